@@ -1,0 +1,86 @@
+"""MemoryFormer block (reference section 2): Memory Layers replace every fully-connected layer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.attention import causal_attention, check_heads
+from models.memory_layer import MemoryLayer, check_memory_layer_shape
+
+
+@dataclass(frozen=True)
+class MemoryFormerConfig:
+    hidden_size: int = 512
+    heads: int = 8
+    tau: int = 8
+    expand_bits: int = 2
+    temperature: float = 1.0
+    weighting: str = "paper"
+    gelu: bool = False  # Table 6: a GeLU between M1 and M2 changes nothing measurable; off by default
+
+    def __post_init__(self):
+        check_heads(self.hidden_size, self.heads)
+        check_memory_layer_shape(self.hidden_size, self.hidden_size, self.tau)
+        if self.expand_bits < 0:
+            raise ValueError(f"expand_bits must be >= 0, given {self.expand_bits}")
+        check_memory_layer_shape(self.memory_block_width, self.hidden_size, self.tau + self.expand_bits)
+
+    @property
+    def num_chunks(self) -> int:
+        return self.hidden_size // self.tau
+
+    @property
+    def memory_block_width(self) -> int:
+        """Width of M1's output, (tau + e) * K: M2 reads it as K chunks of tau + e bits."""
+        return (self.tau + self.expand_bits) * self.num_chunks
+
+
+class MemoryBlock(nn.Module):
+    """The FFN replacement: M2(Norm(M1(x))), M1: d -> (tau+e)K, M2: K chunks of (tau+e) bits -> d."""
+
+    def __init__(self, config: MemoryFormerConfig, device=None, dtype=None):
+        super().__init__()
+        c, kw = config, dict(device=device, dtype=dtype)
+        layer_kw = dict(temperature=c.temperature, weighting=c.weighting, **kw)
+        self.gelu = c.gelu
+        self.m1 = MemoryLayer(c.hidden_size, c.memory_block_width, c.tau, **layer_kw)
+        self.mid_norm = nn.LayerNorm(c.memory_block_width, **kw)
+        self.m2 = MemoryLayer(c.memory_block_width, c.hidden_size, c.tau + c.expand_bits, **layer_kw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.m1(x)  # (..., (tau+e)K)
+        if self.gelu:
+            h = F.gelu(h)
+        return self.m2(self.mid_norm(h))  # (..., d)
+
+
+class MemoryFormerBlock(nn.Module):
+    """Z = X + MHA(Q, K, V) (no output projection; Q, K, V share one hash); Y = Z + MemoryBlock(Norm(Z))."""
+
+    def __init__(self, config: MemoryFormerConfig, device=None, dtype=None):
+        super().__init__()
+        self.config = c = config
+        kw = dict(device=device, dtype=dtype)
+        layer_kw = dict(temperature=c.temperature, weighting=c.weighting, **kw)
+        self.attn_norm = nn.LayerNorm(c.hidden_size, **kw)
+        self.q = MemoryLayer(c.hidden_size, c.hidden_size, c.tau, **layer_kw)
+        self.k = MemoryLayer(c.hidden_size, c.hidden_size, c.tau, **layer_kw)
+        self.v = MemoryLayer(c.hidden_size, c.hidden_size, c.tau, **layer_kw)
+        self.ffn_norm = nn.LayerNorm(c.hidden_size, **kw)
+        self.memory_block = MemoryBlock(c, **kw)
+
+    def memory_layers(self) -> dict[str, MemoryLayer]:
+        return {"q": self.q, "k": self.k, "v": self.v, "m1": self.memory_block.m1, "m2": self.memory_block.m2}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, seq_len, d = x.shape
+        x2 = x.reshape(batch * seq_len, d)  # (B*T, d)
+        h = self.attn_norm(x2)
+        hashed = self.q.hash(h)  # one hash of Norm(X) serves Q, K and V (same sizes, same tau)
+        q, k, v = self.q(h, hashed), self.k(h, hashed), self.v(h, hashed)  # 3 x (B*T, d)
+        z = x2 + causal_attention(q, k, v, batch, self.config.heads)
+        y = z + self.memory_block(self.ffn_norm(z))
+        return y.view(batch, seq_len, d)

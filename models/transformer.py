@@ -1,0 +1,54 @@
+"""Baseline Transformer block, Pythia / GPT-NeoX style (reference section 2)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.attention import causal_attention, check_heads
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    hidden_size: int = 512
+    heads: int = 8
+    ffn_mult: int = 4
+    parallel_residual: bool = True  # Pythia: attention and FFN both read the block input
+
+    def __post_init__(self):
+        check_heads(self.hidden_size, self.heads)
+
+
+class TransformerBlock(nn.Module):
+    """Fused QKV, causal attention, output projection, FFN d -> 4d -> d with GeLU, biases everywhere."""
+
+    def __init__(self, config: TransformerConfig, device=None, dtype=None):
+        super().__init__()
+        self.config = config
+        d, f = config.hidden_size, config.ffn_mult * config.hidden_size
+        kw = dict(device=device, dtype=dtype)
+        self.attn_norm = nn.LayerNorm(d, **kw)
+        self.qkv = nn.Linear(d, 3 * d, **kw)
+        self.out = nn.Linear(d, d, **kw)
+        self.ffn_norm = nn.LayerNorm(d, **kw)
+        self.fc1 = nn.Linear(d, f, **kw)
+        self.fc2 = nn.Linear(f, d, **kw)
+
+    def attention(self, x2: torch.Tensor, batch: int) -> torch.Tensor:
+        q, k, v = self.qkv(self.attn_norm(x2)).split(self.config.hidden_size, -1)  # 3 x (B*T, d)
+        return self.out(causal_attention(q, k, v, batch, self.config.heads))
+
+    def ffn(self, x2: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(self.ffn_norm(x2))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, seq_len, d = x.shape
+        x2 = x.reshape(batch * seq_len, d)  # (B*T, d)
+        if self.config.parallel_residual:
+            y = x2 + self.attention(x2, batch) + self.ffn(x2)
+        else:
+            h = x2 + self.attention(x2, batch)
+            y = h + self.ffn(h)
+        return y.view(batch, seq_len, d)

@@ -1,0 +1,72 @@
+"""FLOP conventions, per op kind and per block.
+
+`flops` (exact): 2 FLOPs per multiply-add and everything that runs (biases, hashing, weights,
+softmax, norms, GeLU, residual adds). Elementwise costs use the per-element counts below: they are
+conventions, stated once here, not measurements.
+`flops_paper`: the paper's convention (reference section 3): 1 multiply-accumulate = 1 FLOP and only
+the terms the paper counts: FC products, attention's two products, Memory Layer hash (N K tau) and
+lookup (N K h). Norms, softmax, biases, residuals: 0.
+
+Attention is counted dense (no halving for the causal mask), as the paper and torch's FlopCounter do.
+"""
+from __future__ import annotations
+
+# Exact FLOPs per element (conventions; the same numbers are registered with the custom ops in models/).
+LAYERNORM_FLOPS_PER_ELEMENT = 8  # mean, centre, square, variance sum, scale by rstd, affine mul + add, + 1 shared
+GELU_FLOPS_PER_ELEMENT = 8  # erf GeLU: x * 0.5 * (1 + erf(x / sqrt 2)), erf as a short polynomial
+ADD_FLOPS_PER_ELEMENT = 1
+HASH_FLOPS_PER_ELEMENT = 10  # sign test, shift-or into bucket id, abs, scale, sigmoid (4), product
+HASH_OFFICIAL_FLOPS_PER_ELEMENT = 1  # L1 norm accumulate ("official" weighting)
+HASH_OFFICIAL_FLOPS_PER_CHUNK = 1  # p * L1
+SOFTMAX_FLOPS_PER_SCORE = 6  # scale, max, subtract, exp, sum, divide
+
+
+def matmul_flops(m: int, n: int, k: int, bias: bool) -> tuple[int, int]:
+    return 2 * m * n * k + (m * n if bias else 0), m * n * k
+
+
+def attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int) -> tuple[int, int]:
+    products = 2 * batch * seq_len * seq_len * hidden_size  # Q K^T and P V, multiply-adds
+    return 2 * products + SOFTMAX_FLOPS_PER_SCORE * batch * heads * seq_len * seq_len, products
+
+
+def hash_flops(tokens: int, d_in: int, tau: int, official: bool = False) -> tuple[int, int]:
+    exact = HASH_FLOPS_PER_ELEMENT * tokens * d_in
+    if official:
+        exact += HASH_OFFICIAL_FLOPS_PER_ELEMENT * tokens * d_in + HASH_OFFICIAL_FLOPS_PER_CHUNK * tokens * (d_in // tau)
+    return exact, tokens * d_in  # paper: N * K * tau
+
+
+def lookup_flops(tokens: int, chunks: int, width: int) -> tuple[int, int]:
+    return 2 * tokens * chunks * width, tokens * chunks * width
+
+
+def norm_flops(elements: int) -> tuple[int, int]:
+    return LAYERNORM_FLOPS_PER_ELEMENT * elements, 0
+
+
+def gelu_flops(elements: int) -> tuple[int, int]:
+    return GELU_FLOPS_PER_ELEMENT * elements, 0
+
+
+def add_flops(elements: int) -> tuple[int, int]:
+    return ADD_FLOPS_PER_ELEMENT * elements, 0
+
+
+# --- the paper's own block formulas (reference section 3), for Figure 1 and Table 1 ------------------
+
+def paper_attention_flops(seq_len: int, hidden_size: int) -> int:
+    return 2 * seq_len ** 2 * hidden_size
+
+
+def paper_block_flops(kind: str, hidden_size: int, seq_len: int, tau: int = 8, with_attention: bool = True) -> int:
+    """Transformer: 2 s^2 d + 12 s d^2. MemoryFormer: 2 s^2 d + 6 K s d (the paper's rounding of the
+    exact per-layer sum, about 5.25 s d^2 / tau; see `Workload.flops_paper` for the exact sum)."""
+    s, d = seq_len, hidden_size
+    if kind == "transformer":
+        fc = 12 * s * d * d
+    elif kind == "memoryformer":
+        fc = 6 * (d // tau) * s * d
+    else:
+        raise ValueError(f"kind must be 'transformer' or 'memoryformer', given {kind!r}")
+    return fc + (paper_attention_flops(s, d) if with_attention else 0)

@@ -1,0 +1,190 @@
+"""Build a Workload by running a module and recording what executes at the dispatcher.
+
+Each compute op the dispatcher sees becomes one Op: FLOPs from workloads.flops on the real shapes,
+bytes from the real tensors (numel x element size, by role), dependencies from which earlier op
+produced each input. View-like ops are free and only pass provenance on. Lookups record their index
+stream when run on real tensors (meta tensors give geometry only).
+Op names: the path of the innermost module that ran the op, then a label ("qkv.matmul").
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from workloads import flops as F
+from workloads.op import Op, OpKind, TableGeometry, Workload
+
+aten = torch.ops.aten
+
+TORCH_DTYPES = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32", torch.int64: "int64",
+                torch.int32: "int32", torch.float8_e4m3fn: "fp8"}
+
+# Ops that only re-describe memory: no work, provenance flows through them.
+VIEW_OPS = {aten.view, aten._unsafe_view, aten.t, aten.transpose, aten.split, aten.split_with_sizes,
+            aten.expand, aten.slice, aten.select, aten.unsqueeze, aten.squeeze, aten.permute, aten.alias,
+            aten.detach, aten.reshape, aten.unbind, aten.as_strided, aten.chunk}
+
+
+def _shape(t):
+    return tuple(t.shape)
+
+
+def _nbytes(t) -> int:
+    return t.numel() * t.element_size()
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self, roles: dict[int, str], module_stack: list[str], record_streams: bool):
+        super().__init__()
+        self.roles = roles  # id(tensor) -> "weights" | "tables"
+        self.producer: dict[int, str] = {}  # id(tensor) -> name of the op that produced it
+        self.stack = module_stack
+        self.record_streams = record_streams
+        self.ops: list[Op] = []
+        self.names: set[str] = set()
+        self.keep_alive: list = []  # ids must stay unique while we hold them in dicts
+        self.unknown: list[str] = []
+
+    # --- provenance ---------------------------------------------------------------------------
+    def _remember(self, outs, producer: str | None, role: str | None):
+        for t in outs:
+            if isinstance(t, torch.Tensor):
+                self.keep_alive.append(t)
+                if producer is not None:
+                    self.producer[id(t)] = producer
+                if role is not None:
+                    self.roles[id(t)] = role
+
+    def _role(self, t) -> str:
+        if id(t) in self.roles:
+            return self.roles[id(t)]
+        return "indices" if t.dtype in (torch.int64, torch.int32) else "activations"
+
+    def _name(self, label: str) -> str:
+        base = f"{self.stack[-1]}.{label}" if self.stack[-1] else label
+        name, i = base, 2
+        while name in self.names:
+            name, i = f"{base}_{i}", i + 1
+        self.names.add(name)
+        return name
+
+    # --- dispatch -----------------------------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        packet = func.overloadpacket
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        tensor_args = [a for a in args if isinstance(a, torch.Tensor)]
+        if packet in VIEW_OPS:
+            src = tensor_args[0] if tensor_args else None
+            self._remember(outs, self.producer.get(id(src)), self.roles.get(id(src)))
+            return out
+        if packet in (aten.arange, aten.empty, aten.zeros, aten.ones, aten.full, aten.scalar_tensor):
+            return out  # constants made inside ops; not part of the data flow we model
+        op = self._make_op(packet, args, tensor_args, outs)
+        self.ops.append(op)
+        self._remember(outs, op.name, None)
+        return out
+
+    def _make_op(self, packet, args, tensor_args, outs) -> Op:
+        deps = []
+        for t in tensor_args:
+            p = self.producer.get(id(t))
+            if p is not None and p not in deps:
+                deps.append(p)
+        floats = [t for t in tensor_args if t.is_floating_point()]
+        dtype = TORCH_DTYPES.get(floats[0].dtype if floats else tensor_args[0].dtype, "fp32")
+        written_outs = [o for o in outs if isinstance(o, torch.Tensor)]
+        dims, table, stream = {}, None, None
+        read = {}
+        for t in tensor_args:
+            read[self._role(t)] = read.get(self._role(t), 0) + _nbytes(t)
+
+        if packet in (aten.addmm, aten.mm):
+            a, b = (args[1], args[2]) if packet is aten.addmm else (args[0], args[1])
+            m, k, n = a.shape[0], a.shape[1], b.shape[1]
+            kind, label = OpKind.MATMUL, "matmul"
+            flops, paper = F.matmul_flops(m, n, k, packet is aten.addmm)
+            dims = {"m": m, "n": n, "k": k, "bias": int(packet is aten.addmm)}
+        elif packet is aten.native_layer_norm:
+            x = args[0]
+            width = math.prod(args[1])
+            kind, label = OpKind.NORM, "norm"
+            flops, paper = F.norm_flops(x.numel())
+            dims = {"rows": x.numel() // width, "width": width, "elements": x.numel()}
+            written_outs = written_outs[:1]  # mean / rstd statistics are not counted (see builders.norm_op)
+        elif packet is aten.gelu:
+            x = args[0]
+            kind, label = OpKind.ELEMENTWISE, "gelu"
+            flops, paper = F.gelu_flops(x.numel())
+            dims = {"rows": x.numel() // x.shape[-1], "width": x.shape[-1], "elements": x.numel()}
+        elif packet is aten.add:
+            o = outs[0]
+            kind, label = OpKind.ELEMENTWISE, "add"
+            flops, paper = F.add_flops(o.numel())
+            dims = {"rows": o.numel() // o.shape[-1], "width": o.shape[-1], "elements": o.numel()}
+        elif packet is torch.ops.hwsim.sign_hash:
+            x, tau, official = args[0], args[1], args[3]
+            kind, label = OpKind.HASH, "hash"
+            flops, paper = F.hash_flops(x.shape[0], x.shape[1], tau, official)
+            dims = {"tokens": x.shape[0], "chunks": x.shape[1] // tau, "tau": tau, "width": x.shape[1]}
+        elif packet is torch.ops.hwsim.table_lookup:
+            tables, row_ids = args[0], args[1]
+            tokens, chunks = row_ids.shape
+            rows_per_table = tables.shape[0] // chunks
+            tau, width = int(math.log2(rows_per_table)), tables.shape[1]
+            kind, label = OpKind.LOOKUP, "lookup"
+            flops, paper = F.lookup_flops(tokens, chunks, width)
+            dims = {"tokens": tokens, "chunks": chunks, "tau": tau, "width": width}
+            row_bytes = width * tables.element_size()
+            table = TableGeometry(chunks, rows_per_table, row_bytes)
+            read["tables"] = tokens * chunks * row_bytes  # rows fetched, not the whole table
+            if self.record_streams and row_ids.device.type != "meta":
+                offsets = torch.arange(chunks, dtype=torch.int64) * rows_per_table
+                stream = (row_ids.detach().cpu() - offsets).numpy().astype(np.int32)  # (tokens, tables)
+        elif packet is torch.ops.hwsim.causal_attention:
+            q, batch, heads = args[0], args[3], args[4]
+            seq_len = q.shape[0] // batch
+            kind, label = OpKind.ATTENTION, "attention"
+            flops, paper = F.attention_flops(batch, seq_len, q.shape[1], heads)
+            dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": q.shape[1] // heads, "causal": 1}
+        else:
+            # Not modelled: recorded so nothing silently disappears, with no FLOPs.
+            kind, label = OpKind.OTHER, str(packet).split(".")[-1]
+            flops = paper = 0
+            self.unknown.append(str(packet))
+
+        written = {}
+        for o in written_outs:
+            written[self._role(o)] = written.get(self._role(o), 0) + _nbytes(o)
+        return Op(self._name(label), kind, dtype, tuple(_shape(t) for t in tensor_args),
+                  tuple(_shape(o) for o in written_outs), flops, paper, read, written, tuple(deps), dims, table,
+                  stream)
+
+
+def trace(module: torch.nn.Module, *inputs, name: str | None = None, record_streams: bool = True) -> Workload:
+    """Run `module(*inputs)` without autograd and return what executed as a Workload."""
+    roles: dict[int, str] = {}
+    for pname, p in module.named_parameters():
+        roles[id(p)] = "tables" if pname.split(".")[-1] == "tables" else "weights"
+    stack: list[str] = [""]
+    handles = []
+    for path, sub in module.named_modules():
+        if not path:
+            continue
+        handles.append(sub.register_forward_pre_hook(lambda m, a, path=path: stack.append(path)))
+        handles.append(sub.register_forward_hook(lambda m, a, o: stack.pop() and None))  # None keeps the output
+    recorder = _Recorder(roles, stack, record_streams)
+    try:
+        with torch.no_grad(), recorder:
+            module(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    meta = {"traced": True, "module": type(module).__name__}
+    if recorder.unknown:
+        meta["unmodelled_ops"] = sorted(set(recorder.unknown))
+    return Workload(name or type(module).__name__, tuple(recorder.ops), meta)
