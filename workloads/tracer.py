@@ -188,3 +188,33 @@ def trace(module: torch.nn.Module, *inputs, name: str | None = None, record_stre
     if recorder.unknown:
         meta["unmodelled_ops"] = sorted(set(recorder.unknown))
     return Workload(name or type(module).__name__, tuple(recorder.ops), meta)
+
+
+def trace_preset(preset: str, seq_len: int, batch: int = 1, dtype: str = "bf16", device: str = "cpu",
+                 seed: int = 0, record_streams: bool = True) -> Workload:
+    """Trace one block of a named model preset (models.PRESETS) on Gaussian inputs.
+
+    device="meta" needs no memory and gives geometry only (no index streams); "cpu" runs for real.
+    The model is randomly initialised: bucket statistics reflect LayerNorm-centred Gaussian inputs,
+    not a trained checkpoint (none can be downloaded here).
+    """
+    import models
+
+    if seq_len <= 0 or batch <= 0:
+        raise ValueError(f"seq_len and batch must be positive, given seq_len={seq_len}, batch={batch}")
+    torch_dtype = {v: k for k, v in TORCH_DTYPES.items()}.get(dtype)
+    if torch_dtype is None or not torch_dtype.is_floating_point:
+        raise ValueError(f"dtype must be one of bf16, fp16, fp32, given {dtype!r}")
+    p = models.get_preset(preset)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        block = models.build_block(p.block_config(), device=device, dtype=torch_dtype)
+    x = torch.randn(batch, seq_len, p.hidden_size, generator=gen, dtype=torch.float32).to(torch_dtype)
+    x = x.to(device)
+    w = trace(block, x, name=f"{preset}-s{seq_len}-b{batch}", record_streams=record_streams)
+    meta = dict(w.meta, preset=preset, kind=p.kind, hidden_size=p.hidden_size, seq_len=seq_len, batch=batch,
+                heads=p.heads, dtype=dtype, layers=p.layers)
+    if p.tau is not None:
+        meta.update(tau=p.tau, expand_bits=p.expand_bits, chunks=p.num_chunks)
+    return Workload(w.name, w.ops, meta)

@@ -1,0 +1,81 @@
+"""The paper's Figure 1 and Tables 1, 3 and 5, computed from the workload code.
+
+Two FLOP conventions side by side (see workloads/flops.py): `flops_paper` is the paper's own
+formula (1 MAC = 1 FLOP; MemoryFormer FC part rounded to 6 K s d), `flops_paper_ops` the exact sum of
+the paper-counted terms over the block's ops, and `flops` everything that runs at 2 FLOPs per MAC.
+"""
+from __future__ import annotations
+
+from workloads.builders import block, layer
+from workloads.flops import paper_attention_flops, paper_block_flops
+from workloads.memory import block_table_bytes, fc_weight_bytes
+
+FIGURE1_HIDDEN_SIZES = tuple(range(512, 3072 + 1, 512))
+FIGURE1_SEQ_LENS = (1024, 2048)
+
+# What the paper prints in Table 1 (GFLOPs per block, s = 2048). Kept only to show beside the computed
+# values; MemoryFormer-small is the row where the paper's arithmetic and its own formula disagree.
+TABLE1_PRINTED_GFLOPS = {
+    "pythia-70m": (6.4, 10.7), "memoryformer-tiny": (0.4, 4.7),
+    "pythia-160m": (14.5, 20.9), "memoryformer-small": (1.0, 7.4),
+    "pythia-410m": (25.8, 34.4), "memoryformer-base": (1.6, 10.2),
+}
+
+
+def figure1_rows(hidden_sizes=FIGURE1_HIDDEN_SIZES, seq_lens=FIGURE1_SEQ_LENS, tau: int = 8,
+                 expand_bits: int = 2) -> list[dict]:
+    rows = []
+    for s in seq_lens:
+        for kind in ("transformer", "memoryformer"):
+            for d in hidden_sizes:
+                w = block(kind, d, s, tau=tau, expand_bits=expand_bits)
+                rows.append({"model": kind, "seq_len": s, "hidden_size": d,
+                             "flops_paper": paper_block_flops(kind, d, s, tau),
+                             "flops": w.flops, "flops_paper_ops": w.flops_paper})
+    return rows
+
+
+def table1_rows(presets, seq_len: int = 2048) -> list[dict]:
+    rows = []
+    for p in presets:
+        tau = p.tau or 8
+        total = paper_block_flops(p.kind, p.hidden_size, seq_len, tau)
+        w = block(p.kind, p.hidden_size, seq_len, heads=p.heads, tau=tau, expand_bits=p.expand_bits or 2)
+        printed = TABLE1_PRINTED_GFLOPS.get(p.name, (None, None))
+        rows.append({
+            "model": p.name, "layers": p.layers, "hidden_size": p.hidden_size,
+            "flops_wo_attn_paper": total - paper_attention_flops(seq_len, p.hidden_size),
+            "flops_paper": total,
+            "flops_paper_ops": w.flops_paper, "flops": w.flops,
+            "table_bytes": block_table_bytes(p.kind, p.hidden_size, tau, p.expand_bits or 2, "fp16")
+            if p.kind == "memoryformer" else 0,
+            "fc_weight_bytes": fc_weight_bytes(p.hidden_size) if p.kind == "transformer" else 0,
+            "printed_gflops_wo_attn": printed[0], "printed_gflops": printed[1],
+        })
+    return rows
+
+
+# Table 3 rows: (d_in, tau); the output width stays 512 (reference section 4).
+TABLE3_LAYERS = ((512, 4), (512, 8), (510, 10))
+
+
+def table3_rows(seq_len: int = 2048, d_out: int = 512) -> list[dict]:
+    rows = []
+    for d_in, tau in TABLE3_LAYERS:
+        w = layer("memory", seq_len, d_in, d_out, tau=tau, dtype="fp16")
+        lookup = w.op("lookup")
+        rows.append({"hidden_size": d_in, "tau": tau, "K": d_in // tau, "flops_paper": w.flops_paper,
+                     "flops": w.flops, "table_bytes": lookup.table.total_bytes})
+    return rows
+
+
+def table5_rows(hidden_size: int = 512, tau: int = 8, expand_bits=(0, 1, 2, 3)) -> list[dict]:
+    """Table bytes of the Memory Block (M1 + M2) of MemoryFormer-tiny for each number of expanding bits."""
+    rows = []
+    for e in expand_bits:
+        w = block("memoryformer", hidden_size, 1, tau=tau, expand_bits=e, dtype="fp16")
+        m1, m2 = w.op("memory_block.m1.lookup").table, w.op("memory_block.m2.lookup").table
+        rows.append({"expand_bits": e,
+                     "m1_table": f"{m1.rows_per_table}x{m1.row_bytes // 2}", "m2_table": f"{m2.rows_per_table}x{m2.row_bytes // 2}",
+                     "table_bytes": m1.total_bytes + m2.total_bytes})
+    return rows
