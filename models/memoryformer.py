@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.attention import causal_attention, check_heads
-from models.memory_layer import MemoryLayer, check_memory_layer_shape
+from models.custom_ops import WEIGHTINGS
+from models.memory_layer import MAX_TAU, MemoryLayer, check_memory_layer_shape
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,11 @@ class MemoryFormerConfig:
     def __post_init__(self):
         check_heads(self.hidden_size, self.heads)
         check_memory_layer_shape(self.hidden_size, self.hidden_size, self.tau)
-        if self.expand_bits < 0:
-            raise ValueError(f"expand_bits must be >= 0, given {self.expand_bits}")
-        check_memory_layer_shape(self.memory_block_width, self.hidden_size, self.tau + self.expand_bits)
+        if self.expand_bits < 0 or self.tau + self.expand_bits > MAX_TAU:
+            raise ValueError(f"expand_bits must be >= 0 with tau + expand_bits <= {MAX_TAU} (M2 hashes chunks of "
+                             f"tau + expand_bits bits), given tau={self.tau}, expand_bits={self.expand_bits}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, given {self.weighting!r}")
 
     @property
     def num_chunks(self) -> int:
