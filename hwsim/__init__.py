@@ -1,0 +1,9 @@
+"""hwsim: hardware/model co-design simulator for MemoryFormer and Transformer blocks.
+
+Never imports torch at module load: sweep workers start fast."""
+from hwsim.config import Accelerator, ConfigError, list_presets, load_accelerator, override
+from hwsim.result import Result
+from hwsim.simulate import ENGINES, simulate
+
+__all__ = ["Accelerator", "ConfigError", "Result", "ENGINES", "list_presets", "load_accelerator", "override",
+           "simulate"]

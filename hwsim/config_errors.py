@@ -1,7 +1,9 @@
-"""Config problems a user can act on: which file, which key, what was expected, what was given.
+"""What a valid config value is, and how an invalid one is reported.
 
-pydantic stops nothing at the first error; it returns every failure with a `loc` tuple. This module
-turns those into one `ConfigError` that lists them all, one line each, in the house format
+Two halves. Field types (`Bytes`, `Bandwidth`, `Count`, `Fraction`, `FlopRates`, ...) parse a YAML value
+with `hwsim.units` and, when it is wrong, say what they wanted in the words of the final message. Then
+pydantic's error list, which holds every failure with a `loc` tuple, becomes one `ConfigError` listing
+them all, one line each, in the house format
 `h200.yaml: memory.dram.bandwidth: expected a positive bandwidth like "4.8 TB/s", given "-1 TB/s"`,
 with a did-you-mean for misspelt keys (ZigZag's validator is the model: collect, then report).
 """
@@ -9,12 +11,20 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, PlainSerializer, ValidationError
+from pydantic_core import PydanticCustomError
 
-__all__ = ["ConfigError", "Problem", "key_path", "did_you_mean", "problems_from_validation", "duplicate_keys"]
+from .units import UnitError, fmt_bytes, parse_quantity
+
+__all__ = ["ConfigError", "Problem", "DtypeMap", "GatherPoint", "DTYPES", "key_path", "did_you_mean",
+           "problems_from_validation", "duplicate_keys", "model_in", "model_at", "field_key"]
+
+DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int32", "int8", "int4")
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,155 @@ class ConfigError(ValueError):
         super().__init__(text)
 
 
+# ---- field types: each parses its unit and says what it wanted, in the message's words ---------
+
+def fail(message: str):
+    raise PydanticCustomError("hwsim", "{message}", {"message": message})
+
+
+def show(value) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def size_text(x: float) -> str:
+    """Binary prefixes for sizes a datasheet states in binary (60 MiB), decimal otherwise (141 GB)."""
+    return fmt_bytes(x, binary=x >= 1024 and x % 1024 == 0)
+
+
+def quantity(kind: str, sign: str = "positive"):
+    def parse(value):
+        try:
+            return parse_quantity(value, kind, sign=sign)
+        except UnitError as e:
+            fail(str(e))
+    return Annotated[float, BeforeValidator(parse)]
+
+
+def _count(value) -> int:
+    try:
+        x = parse_quantity(value, "count", sign="positive")
+    except UnitError:
+        x = None
+    if x is None or not x.is_integer():
+        fail(f"expected a positive whole number like 128, given {show(value)}")
+    return int(x)
+
+
+def _fraction(value) -> float:
+    try:
+        x = parse_quantity(value, "fraction", sign="positive")
+    except UnitError:
+        x = None
+    if x is None or x > 1:
+        fail(f'expected a fraction in (0, 1] like 0.88 or "88 %", given {show(value)}')
+    return x
+
+
+def choice(*options: str):
+    def check(value):
+        if value not in options:
+            hint = did_you_mean(str(value), options) if isinstance(value, str) else ""
+            fail(f"expected one of {', '.join(options)}, given {show(value)}"
+                  + (hint if "did you mean" in hint else ""))
+        return value
+    return BeforeValidator(check)
+
+
+def _nonempty_str(value):
+    if not isinstance(value, str) or not value.strip():
+        fail(f"expected a non-empty text, given {show(value)}")
+    return value
+
+
+def _dtype(value: str) -> str:
+    if value not in DTYPES:
+        fail(f"unknown dtype {show(value)}" + did_you_mean(value, DTYPES))
+    return value
+
+
+class DtypeMap(Mapping):
+    """Read-only dtype -> value map. Hashable, so an Accelerator can key a cache in a sweep."""
+    __slots__ = ("_items",)
+
+    def __init__(self, items=()):
+        self._items = dict(items)
+
+    def __getitem__(self, dtype):
+        try:
+            return self._items[dtype]
+        except KeyError:
+            raise KeyError(f"no entry for dtype {dtype!r}; this accelerator lists "
+                           f"{', '.join(self._items) or 'none'}") from None
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __hash__(self):
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self):
+        return f"DtypeMap({self._items!r})"
+
+
+def _dtype_map(kind: str, example: str):
+    def build(d):
+        if not d:
+            fail(f"expected at least one dtype, e.g. {{bf16: \"{example}\"}}")
+        return DtypeMap(d)
+    return Annotated[dict[Annotated[str, AfterValidator(_dtype)], quantity(kind)], AfterValidator(build),
+                     PlainSerializer(dict, return_type=dict)]
+
+
+Bytes, Bandwidth, Hertz = quantity("bytes"), quantity("bytes_per_s"), quantity("hz")
+Seconds, Overhead = quantity("s"), quantity("s", "nonnegative")
+JoulesPerByte, Joules, JoulesPerFlop = quantity("j_per_byte"), quantity("j"), quantity("j_per_flop")
+Watts = quantity("w", "nonnegative")
+Count = Annotated[int, BeforeValidator(_count)]
+Fraction = Annotated[float, BeforeValidator(_fraction)]
+Text = Annotated[str, BeforeValidator(_nonempty_str)]
+FlopRates = _dtype_map("flops_per_s", "989 TFLOP/s")
+FlopEnergies = _dtype_map("j_per_flop", "0.85 pJ/FLOP")
+
+
+def _tile(value):
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        fail(f"expected [m, n, k], three positive whole numbers, given {show(value)}")
+    return value
+
+
+class GatherPoint(NamedTuple):
+    row_bytes: float
+    fraction: float
+
+
+def _gather_point(value):
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        fail(f'expected [row size, fraction of DRAM peak] like ["64 B", 0.022], given {show(value)}')
+    try:
+        row = parse_quantity(value[0], "bytes", sign="positive")
+    except UnitError as e:
+        fail(str(e))
+    return GatherPoint(row, _fraction(value[1]))
+
+
+PositiveNumber = quantity("count")
+Citations = Annotated[tuple[str, ...], AfterValidator(lambda s: s or fail("expected at least one citation"))]
+Tile = Annotated[tuple[Count, Count, Count], BeforeValidator(_tile)]
+GatherCurve = tuple[Annotated[GatherPoint, BeforeValidator(_gather_point)], ...]
+
+
+def cross(problems: list[tuple[tuple, str]]):
+    """Raise one model's cross-field problems together; problems_from_validation gives each its key."""
+    if problems:
+        raise PydanticCustomError("hwsim_cross", "{summary}",
+                                  {"summary": "; ".join(m for _, m in problems), "problems": problems})
+
+
+# ---- pydantic errors -> Problems ---------------------------------------------------------------
+
 def key_path(loc) -> str:
     """('memory', 'sram', 0, 'bandwidth') -> 'memory.sram[0].bandwidth'."""
     out = ""
@@ -62,12 +221,12 @@ def did_you_mean(given: str, choices) -> str:
     return f"; expected one of: {', '.join(choices)}" if choices else ""
 
 
-def _model_in(tp) -> type[BaseModel] | None:
+def model_in(tp) -> type[BaseModel] | None:
     """The BaseModel inside an annotation such as `tuple[SramLevel, ...]` or `HashUnit | None`."""
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return tp
     for arg in typing.get_args(tp):
-        if (m := _model_in(arg)) is not None:
+        if (m := model_in(arg)) is not None:
             return m
     return None
 
@@ -83,7 +242,7 @@ def model_at(root: type[BaseModel], loc) -> type[BaseModel] | None:
         if isinstance(part, int):
             continue
         fields = {field_key(n, f): f for n, f in cls.model_fields.items()}
-        if part not in fields or (cls := _model_in(fields[part].annotation)) is None:
+        if part not in fields or (cls := model_in(fields[part].annotation)) is None:
             return None
     return cls
 
@@ -113,10 +272,13 @@ def problems_from_validation(err: ValidationError, source: str, root: type[BaseM
             parent = model_at(root, loc[:-1])
             keys = [field_key(n, f) for n, f in parent.model_fields.items()] if parent else []
             msg = "unknown key" + did_you_mean(loc[-1], keys)
-        elif kind in ("hwsim", "hwsim_quantity"):
+        elif kind == "hwsim":
             msg = ctx["message"]
         elif kind in ("model_type", "model_attributes_type", "dict_type"):
             msg = f"expected a mapping of keys to values, given {_given(e['input'])}"
+        elif kind == "string_type" and isinstance(e["input"], dict):
+            msg = ('expected a text, given a mapping (an unquoted ": " inside a YAML string starts a mapping; '
+                   "quote the string)")
         elif kind in ("list_type", "tuple_type"):
             msg = f"expected a list, given {_given(e['input'])}"
         else:  # pydantic's own words, made to read like ours

@@ -54,7 +54,8 @@ _ONE = {"": (0, 1)}
 
 
 _KINDS: dict[str, _Kind] = {
-    "bytes": _Kind("size in bytes", "60 MiB", {"B": (0, 1), "byte": (0, 1), "bytes": (0, 1)}, {**_LARGE, **_BINARY}),
+    "bytes": _Kind("size in bytes", "60 MiB", {"B": (0, 1), "byte": (0, 1), "bytes": (0, 1)},
+                   {**_LARGE, **_BINARY}),
     "bytes_per_s": _Kind("bandwidth", "4.8 TB/s", {"B/s": (0, 1), "Bps": (0, 1)}, {**_LARGE, **_BINARY}),
     # OP/s and OPS are accepted for integer engines, whose datasheets say "TOPS".
     "flops_per_s": _Kind("FLOP rate", "989 TFLOP/s",
@@ -62,8 +63,8 @@ _KINDS: dict[str, _Kind] = {
     "hz": _Kind("frequency", "1.98 GHz", {"Hz": (0, 1)}, _LARGE),
     "s": _Kind("time", "2 us", {"s": (0, 1)}, _SMALL),
     "j_per_byte": _Kind("energy per byte", "640 pJ/B", {"J/B": (0, 1), "J/byte": (0, 1), "J/bit": (0, 8)}, _SMALL),
-    "j": _Kind("energy", "3.5 pJ", {"J": (0, 1)}, {**_SMALL, "k": (3, 1), "M": (6, 1)}),
-    "w": _Kind("power", "120 W", {"W": (0, 1)}, {**_SMALL, "k": (3, 1)}),
+    "j": _Kind("energy", "3.5 pJ", {"J": (0, 1)}, {**_SMALL, **_LARGE}),
+    "w": _Kind("power", "120 W", {"W": (0, 1)}, {**_SMALL, **_LARGE}),
     "j_per_flop": _Kind("energy per FLOP", "0.85 pJ/FLOP",
                         {s: (0, 1) for s in ("J/FLOP", "J/flop", "J/OP", "J/op")}, _SMALL),
     "count": _Kind("count", "128", _ONE, {**_ONE, "k": (3, 1), "M": (6, 1), "G": (9, 1)}),
@@ -74,6 +75,7 @@ UNIT_KINDS: tuple[str, ...] = tuple(_KINDS)
 
 _NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 _SIGN_WORD = {"any": "", "positive": "positive ", "nonnegative": "non-negative "}
+_SIGN_OK = {"any": lambda x: True, "positive": lambda x: x > 0, "nonnegative": lambda x: x >= 0}
 
 
 def describe_kind(unit_kind: str, sign: str = "any") -> str:
@@ -90,11 +92,11 @@ def parse_quantity(value, unit_kind: str, where: str = "", *, sign: str = "any")
     `sign` is "any", "positive" or "nonnegative". Raises UnitError naming `where` (a key path or
     file), what kind of quantity was expected and what was given.
     """
-    kind = _kinds_entry(unit_kind)
-    if sign not in _SIGN_WORD:
-        raise ValueError(f"sign must be one of {sorted(_SIGN_WORD)}, given {sign!r}")
-    si = _to_si(value, unit_kind, kind)
-    if si is None or not math.isfinite(si) or (sign == "positive" and si <= 0) or (sign == "nonnegative" and si < 0):
+    _kinds_entry(unit_kind)
+    if sign not in _SIGN_OK:
+        raise ValueError(f"sign must be one of {', '.join(_SIGN_OK)}, given {sign!r}")
+    si = _to_si(value, unit_kind)
+    if si is None or not math.isfinite(si) or not _SIGN_OK[sign](si):
         raise UnitError(_message(where, unit_kind, sign, value))
     return si
 
@@ -106,7 +108,7 @@ def _kinds_entry(unit_kind: str) -> _Kind:
         raise ValueError(f"unknown unit kind {unit_kind!r}; expected one of {', '.join(_KINDS)}") from None
 
 
-def _to_si(value, unit_kind: str, kind: _Kind) -> float | None:
+def _to_si(value, unit_kind: str) -> float | None:
     if isinstance(value, bool):  # YAML "yes"/"no" arrive as bools; never a quantity
         return None
     if isinstance(value, numbers.Real):
@@ -116,7 +118,8 @@ def _to_si(value, unit_kind: str, kind: _Kind) -> float | None:
     m = _NUMBER_UNIT.match(value)
     if not m:
         return None
-    factor = _TABLES[unit_kind].get(m.group(2))
+    # A bare number in a string is SI like any number: PyYAML reads "4.8e12" (no exponent sign) as text.
+    factor = _TABLES[unit_kind].get(m.group(2)) if m.group(2) else (0, 1)
     if factor is None:
         return None
     exp10, mult = factor
@@ -141,7 +144,7 @@ _OUT_SMALL = [("f", 1e-15), ("p", 1e-12), ("n", 1e-9), ("u", 1e-6), ("m", 1e-3),
 _OUT_BINARY = [("", 1.0), ("Ki", 2.0**10), ("Mi", 2.0**20), ("Gi", 2.0**30), ("Ti", 2.0**40), ("Pi", 2.0**50)]
 
 
-def _fmt(x: float, unit: str, scale: list[tuple[str, float]], step: float = 1000.0) -> str:
+def _fmt(x: float, unit: str, scale: list[tuple[str, float]], step: float = 1000.0, whole: bool = False) -> str:
     x = float(x)
     if x == 0 or not math.isfinite(x):
         return f"{x:g} {unit}"
@@ -152,12 +155,14 @@ def _fmt(x: float, unit: str, scale: list[tuple[str, float]], step: float = 1000
         i += 1
         v = float(f"{x / scale[i][1]:.3g}")
     decimals = max(0, 2 - int(math.floor(math.log10(abs(v)))))
+    if whole and scale[i][1] == 1.0 and v.is_integer():  # "32 B", not "32.0 B": bytes come whole
+        decimals = 0
     return f"{v:.{decimals}f} {scale[i][0]}{unit}"
 
 
 def fmt_bytes(x: float, binary: bool = False) -> str:
     """141e9 -> "141 GB"; binary=True for cache sizes: 62914560 -> "60.0 MiB"."""
-    return _fmt(x, "B", _OUT_BINARY, 1024.0) if binary else _fmt(x, "B", _OUT_LARGE)
+    return _fmt(x, "B", _OUT_BINARY, 1024.0, whole=True) if binary else _fmt(x, "B", _OUT_LARGE, whole=True)
 
 
 def fmt_bandwidth(x: float) -> str:

@@ -21,6 +21,7 @@ class MemoryFormerConfig:
     temperature: float = 1.0
     weighting: str = "paper"
     gelu: bool = False  # Table 6: a GeLU between M1 and M2 changes nothing measurable; off by default
+    share_qkv_hash: bool = True  # the paper hashes Norm(X) once for Q, K and V; False hashes it three times
 
     def __post_init__(self):
         check_heads(self.hidden_size, self.heads)
@@ -82,8 +83,11 @@ class MemoryFormerBlock(nn.Module):
         batch, seq_len, d = x.shape
         x2 = x.reshape(batch * seq_len, d)  # (B*T, d)
         h = self.attn_norm(x2)
-        hashed = self.q.hash(h)  # one hash of Norm(X) serves Q, K and V (same sizes, same tau)
-        q, k, v = self.q(h, hashed), self.k(h, hashed), self.v(h, hashed)  # 3 x (B*T, d)
+        if self.config.share_qkv_hash:
+            hashed = self.q.hash(h)  # one hash of Norm(X) serves Q, K and V (same sizes, same tau)
+            q, k, v = self.q(h, hashed), self.k(h, hashed), self.v(h, hashed)  # 3 x (B*T, d)
+        else:
+            q, k, v = self.q(h), self.k(h), self.v(h)
         z = x2 + causal_attention(q, k, v, batch, self.config.heads)
         y = z + self.memory_block(self.ffn_norm(z))
         return y.view(batch, seq_len, d)

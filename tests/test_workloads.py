@@ -295,7 +295,7 @@ def test_layer_attention_norm_gelu():
     assert nrm.ops[0].kind == OpKind.NORM and nrm.flops_paper == 0 and nrm.flops > 0
     g = layer("gelu", 7, 32)
     assert g.ops[0].kind == OpKind.ELEMENTWISE and g.flops_paper == 0 and g.flops > 0
-    assert set(workloads.LAYER_KINDS) == {"linear", "memory", "memory_hash", "attention", "norm", "gelu"}
+    assert set(workloads.LAYER_KINDS) == {"linear", "memory", "memory_hash", "attention", "norm", "gelu", "gather", "copy"}
 
 
 @pytest.mark.parametrize("call,needles", [

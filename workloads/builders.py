@@ -104,12 +104,18 @@ def transformer_ops(batch, seq_len, d, heads, dtype, ffn_mult=4, parallel_residu
     return ops
 
 
-def memoryformer_ops(batch, seq_len, d, heads, tau, expand_bits, dtype, gelu=False, official=False) -> list[Op]:
+def memoryformer_ops(batch, seq_len, d, heads, tau, expand_bits, dtype, gelu=False, official=False,
+                     share_qkv_hash=True) -> list[Op]:
     n, k = batch * seq_len, d // tau
     wide = (tau + expand_bits) * k
-    ops = [norm_op("attn_norm.norm", n, d, dtype),
-           hash_op("hash", n, d, tau, dtype, official, deps=("attn_norm.norm",))]
-    ops += [lookup_op(f"{p}.lookup", n, k, tau, d, dtype, deps=("hash",)) for p in "qkv"]
+    ops = [norm_op("attn_norm.norm", n, d, dtype)]
+    if share_qkv_hash:
+        ops.append(hash_op("hash", n, d, tau, dtype, official, deps=("attn_norm.norm",)))
+        ops += [lookup_op(f"{p}.lookup", n, k, tau, d, dtype, deps=("hash",)) for p in "qkv"]
+    else:
+        for p in "qkv":
+            ops += [hash_op(f"{p}.hash", n, d, tau, dtype, official, deps=("attn_norm.norm",)),
+                    lookup_op(f"{p}.lookup", n, k, tau, d, dtype, deps=(f"{p}.hash",))]
     ops += [attention_op("attention", batch, seq_len, d, heads, dtype, deps=("q.lookup", "k.lookup", "v.lookup")),
             add_op("add", n, d, dtype, deps=("attention",)),
             norm_op("ffn_norm.norm", n, d, dtype, deps=("add",)),
@@ -137,7 +143,7 @@ def default_heads(hidden_size: int) -> int:
 
 def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int | None = None, tau: int = 8,
           expand_bits: int = 2, dtype: str = "bf16", parallel_residual: bool = True, gelu: bool = False,
-          weighting: str = "paper") -> Workload:
+          weighting: str = "paper", share_qkv_hash: bool = True) -> Workload:
     """One Transformer or MemoryFormer block in closed form (the ops models/ execute for that block)."""
     _check_positive(hidden_size=hidden_size, seq_len=seq_len, batch=batch)
     dtype_bytes(dtype)
@@ -153,20 +159,37 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
             raise ValueError(f"expand_bits must be >= 0 with tau + expand_bits <= {MAX_TAU}, "
                              f"given tau={tau}, expand_bits={expand_bits}")
         ops = memoryformer_ops(batch, seq_len, hidden_size, heads, tau, expand_bits, dtype, gelu,
-                               official=weighting == "official")
+                               official=weighting == "official", share_qkv_hash=share_qkv_hash)
         meta.update(tau=tau, expand_bits=expand_bits, chunks=hidden_size // tau)
     else:
         raise ValueError(f"kind must be one of {BLOCK_KINDS}, given {kind!r}")
     return Workload(f"{kind}-d{hidden_size}-s{seq_len}-b{batch}", tuple(ops), meta)
 
 
-LAYER_KINDS = ("linear", "memory", "memory_hash", "attention", "norm", "gelu")
+def gather_op(name, rows, width, table_rows, dtype, deps=()) -> Op:
+    """Plain row gather table[idx] (no weights, no sum): `rows` reads from one table of `table_rows` rows."""
+    b, ib = dtype_bytes(dtype), dtype_bytes(INDEX_DTYPE)
+    return Op(name, OpKind.LOOKUP, dtype, ((table_rows, width), (rows,)), ((rows, width),), 0, 0,
+              {"tables": rows * width * b, "indices": rows * ib}, {"activations": rows * width * b}, deps,
+              {"tokens": rows, "chunks": 1, "width": width, "weighted": 0},
+              TableGeometry(1, table_rows, width * b))
+
+
+def copy_op(name, elements, dtype, deps=()) -> Op:
+    b = dtype_bytes(dtype)
+    return Op(name, OpKind.COPY, dtype, ((elements,),), ((elements,),), 0, 0, {"activations": elements * b},
+              {"activations": elements * b}, deps, {"elements": elements})
+
+
+LAYER_KINDS = ("linear", "memory", "memory_hash", "attention", "norm", "gelu", "gather", "copy")
 
 
 def layer(kind: str, tokens: int, d_in: int, d_out: int | None = None, tau: int = 8, dtype: str = "bf16",
-          bias: bool = False, heads: int | None = None, batch: int = 1) -> Workload:
+          bias: bool = False, heads: int | None = None, batch: int = 1, table_rows: int | None = None) -> Workload:
     """One layer in closed form. linear: x[tokens, d_in] @ W[d_in, d_out]; memory: hash + lookup;
-    memory_hash: the hash alone; attention: causal attention over `tokens` = batch * seq_len rows."""
+    memory_hash: the hash alone; attention: causal attention over `tokens` = batch * seq_len rows;
+    gather: `tokens` random rows of width d_out from a table of `table_rows` rows; copy: tokens x d_in
+    elements copied."""
     d_out = d_in if d_out is None else d_out
     _check_positive(tokens=tokens, d_in=d_in, d_out=d_out, batch=batch)
     dtype_bytes(dtype)
@@ -190,6 +213,12 @@ def layer(kind: str, tokens: int, d_in: int, d_out: int | None = None, tau: int 
         ops = [norm_op("norm", tokens, d_in, dtype)]
     elif kind == "gelu":
         ops = [gelu_op("gelu", tokens, d_in, dtype)]
+    elif kind == "gather":
+        if not isinstance(table_rows, int) or table_rows <= 0:
+            raise ValueError(f"gather: table_rows must be a positive integer, given table_rows={table_rows!r}")
+        ops = [gather_op("gather", tokens, d_out, table_rows, dtype)]
+    elif kind == "copy":
+        ops = [copy_op("copy", tokens * d_in, dtype)]
     else:
         raise ValueError(f"layer kind must be one of {LAYER_KINDS}, given {kind!r}")
     return Workload(f"{kind}-n{tokens}-{d_in}x{d_out}", tuple(ops), meta)

@@ -1,0 +1,94 @@
+"""Where table rows live in lookup banks, and what that costs in conflicts.
+
+A row of `row_bytes` occupies `span = ceil(row_bytes / bank_width)` consecutive banks. Mappings
+(the `bank_mapping` simulate option):
+- "interleaved": global row g (= table * rows_per_table + bucket) starts at bank (g * span) mod banks,
+  so consecutive rows sit side by side and a whole table is spread over all banks;
+- "by_table": table t starts at bank (t * span) mod banks whatever the bucket, so the K rows of one
+  token never collide unless K * span > banks, but one table always hits the same banks;
+- "hashed": the start bank is a multiplicative hash of g (spreads pathological strides).
+Each token's K row reads are issued together; a bank serves one access per cycle, so a token takes
+as many cycles as its busiest bank.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BANK_MAPPINGS = ("interleaved", "by_table", "hashed")
+_GOLDEN = 0x9E3779B1  # Knuth's multiplicative hash constant (2^32 / golden ratio)
+
+
+def span(row_bytes: float, bank_width: float) -> int:
+    return max(1, math.ceil(row_bytes / bank_width))
+
+
+def start_banks(global_rows: np.ndarray, tables: np.ndarray, row_span: int, banks: int, mapping: str) -> np.ndarray:
+    if mapping == "interleaved":
+        return (global_rows * row_span) % banks
+    if mapping == "by_table":
+        return (tables * row_span) % banks
+    if mapping == "hashed":
+        return ((global_rows.astype(np.uint64) * _GOLDEN) % (1 << 32)) % banks
+    raise ValueError(f"bank_mapping must be one of {BANK_MAPPINGS}, given {mapping!r}")
+
+
+def bank_loads(stream: np.ndarray, rows_per_table: int, row_span: int, banks: int, mapping: str) -> np.ndarray:
+    """Accesses per bank per token: (tokens, banks) from an index stream (tokens, tables) of bucket ids."""
+    tokens, tables = stream.shape
+    t_ids = np.broadcast_to(np.arange(tables), stream.shape)
+    g = stream.astype(np.int64) + t_ids * rows_per_table
+    start = start_banks(g, t_ids, row_span, banks, mapping).astype(np.int64)  # (tokens, tables)
+    loads = np.zeros((tokens, banks), dtype=np.int32)
+    if row_span >= banks:  # every row covers all banks evenly, with a remainder
+        full, rest = divmod(row_span, banks)
+        loads += full * tables
+        if rest == 0:
+            return loads
+        row_span = rest
+    # each row adds 1 to banks start .. start + span - 1 (mod banks)
+    offs = (start[..., None] + np.arange(row_span)) % banks  # (tokens, tables, span)
+    flat = (np.arange(tokens)[:, None, None] * banks + offs).ravel()
+    loads += np.bincount(flat, minlength=tokens * banks).reshape(tokens, banks).astype(np.int32)
+    return loads
+
+
+def conflict_factor_from_stream(stream: np.ndarray, rows_per_table: int, row_bytes: float, bank_width: float,
+                                banks: int, mapping: str = "interleaved") -> tuple[float, np.ndarray]:
+    """(busiest bank's accesses / mean accesses per bank, accesses per bank) over the whole stream.
+    Deep per-bank queues let transient conflicts even out, so the long-run bound is the busiest bank."""
+    loads = bank_loads(stream, rows_per_table, span(row_bytes, bank_width), banks, mapping).sum(axis=0)
+    mean = loads.sum() / banks
+    return float(loads.max() / mean) if mean > 0 else 1.0, loads
+
+
+def expected_max_load(balls: float, bins: int) -> float:
+    """Expected fullest-bin load when `balls` land uniformly at random in `bins` bins
+    (Raab & Steger 1998: m/n + sqrt(2 (m/n) ln n) for m >= n ln n, about ln n / ln((n ln n) / m) below)."""
+    if bins <= 1:
+        return float(balls)
+    if balls <= 1:
+        return float(min(balls, 1.0))
+    mean, ln_n = balls / bins, math.log(bins)
+    if balls >= bins * ln_n:
+        return mean + math.sqrt(2 * mean * ln_n)
+    return max(1.0, mean, ln_n / max(math.log(bins * ln_n / balls), 1.0))
+
+
+def uniform_conflict_factor(tokens: int, tables: int, row_bytes: float, bank_width: float, banks: int,
+                            mapping: str = "interleaved") -> float:
+    """Busiest bank / mean bank load over a whole op when buckets are uniform (no stream given)."""
+    s = span(row_bytes, bank_width)
+    if s >= banks and s % banks == 0:
+        return 1.0  # every row covers every bank equally
+    if mapping == "by_table":
+        # deterministic: table t always covers banks t*s .. t*s + s - 1
+        cover = np.zeros(banks)
+        for t in range(tables):
+            cover[(t * s + np.arange(s)) % banks] += 1
+        return float(cover.max() / cover.mean())
+    # rows start at uniformly random banks; a row spans s neighbours, like a ball in one of banks/s bins
+    bins = max(1, banks // min(s, banks))
+    placements = tokens * tables
+    return max(1.0, expected_max_load(placements, bins) / (placements / bins))

@@ -1,0 +1,32 @@
+"""Energy = sum over components of (energy per action x action count), as Accelergy separates its
+energy table (the accelerator config's `energy` and per-level energies) from the action counts the
+performance model produces (KernelCost). Static energy is idle power x time; `active_power` is
+charged for the time the device runs kernels."""
+from __future__ import annotations
+
+from hwsim.analytic import KernelCost
+
+COMPONENTS = ("matrix", "vector", "hash", "dram", "sram", "lookup", "active")
+
+
+def kernel_energy(cost: KernelCost, accel) -> dict[str, float]:
+    """Dynamic energy of one kernel by component, joules."""
+    k, e = cost.kernel, accel.energy
+    out = dict.fromkeys(COMPONENTS, 0.0)
+    if k.unit == "matrix":
+        mac = e.mac_j_per_flop
+        out["matrix"] = k.flops * (mac[k.dtype] if k.dtype in mac else max(mac.values()))
+    elif k.unit == "hash" and accel.compute.hash_unit is not None:
+        out["hash"] = cost.hash_chunks * e.hash_per_chunk_j
+    else:  # vector work, and the weighted row sums of lookups that run on general cores
+        out["vector"] = k.flops * e.vector_op_j_per_flop
+    out["dram"] = cost.dram_bytes * accel.memory.dram.energy_per_byte_j
+    if accel.memory.sram:
+        out["sram"] = cost.sram_bytes * accel.memory.sram[0].energy_per_byte_j
+    out["lookup"] = cost.lookup_accesses * accel.lookup.energy_per_access_j
+    out["active"] = cost.busy_s * e.active_power_w
+    return out
+
+
+def static_energy(accel, time_s: float) -> float:
+    return accel.energy.idle_power_w * time_s

@@ -1,0 +1,218 @@
+"""Lowering: how each Op of a Workload becomes the kernels a machine runs.
+
+A Kernel is the unit the engines cost: one launch, one unit, a demand on each memory level. Two
+lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate option):
+
+- "fused": one kernel per op on the unit made for it (the matrix unit for products and attention,
+  the hash unit where there is one, the lookup memory for table rows). What dedicated hardware or a
+  compiler that fuses each op would run.
+- "torch": what PyTorch eager runs for the same op, as in ../shared/calibration/h200/h200_bench.py:
+  the sign hash as 16 small elementwise/reduction kernels with their intermediate tensors, the lookup
+  as embedding_bag (or an index gather + multiply + sum), attention as a fused attention kernel plus
+  the copy that transposes its output back.
+
+No torch here: lowering is plain arithmetic on the Op's dims.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from workloads.op import DTYPE_BYTES, INDEX_DTYPE, Op, OpKind
+
+LOOKUP_IMPLS = ("embedding_bag", "gather_sum", "fused")
+LOWERINGS = ("torch", "fused")
+
+# Threads of one program of the fused Triton Memory Layer kernel (Triton's default num_warps = 4).
+FUSED_PROGRAM_THREADS = 128
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One launch. Bytes are what the kernel asks of memory: `stream_*` bytes are read/written once
+    in order (activations, weights, intermediates); `gather` describes table-row reads."""
+    name: str
+    op: str
+    unit: str  # "matrix" | "vector" | "hash" | "lookup" | "memory"
+    dtype: str
+    flops: int = 0  # work on `unit` (elementwise ops count one per element)
+    stream_read_bytes: int = 0
+    stream_write_bytes: int = 0
+    gemm: tuple[int, int, int] | None = None  # (m, n, k) of a product, for tiling
+    attention: dict | None = None  # batch, heads, seq_len, head_dim, causal
+    # Table-row gathers: `accesses` reads of `access_bytes` contiguous bytes from tables of
+    # `table_bytes` in all; `chains` independent threads each make `chain_length` dependent reads.
+    gather: dict | None = None
+    hash_chunks: int = 0  # chunks hashed on a hash unit
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def gather_bytes(self) -> int:
+        return 0 if self.gather is None else self.gather["accesses"] * self.gather["access_bytes"]
+
+
+def _b(dtype: str) -> int:
+    return DTYPE_BYTES[dtype]
+
+
+def _elementwise(op: Op, name: str, elements: int, in_bytes: int, out_bytes: int, flops_per_element: int = 1,
+                 dtype: str | None = None) -> Kernel:
+    return Kernel(f"{op.name}:{name}", op.name, "vector", dtype or op.dtype, flops_per_element * elements,
+                  elements * in_bytes, elements * out_bytes)
+
+
+# --- fused lowering ------------------------------------------------------------------------------
+
+def _gather_dict(tokens: int, chunks: int, access_bytes: int, table_bytes: int, chains: int, chain_length: int,
+                 row_bytes: int, tables: int, rows_per_table: int) -> dict:
+    return {"accesses": tokens * chunks * (row_bytes // access_bytes), "access_bytes": access_bytes,
+            "table_bytes": table_bytes, "chains": chains, "chain_length": chain_length, "rows": tokens * chunks,
+            "row_bytes": row_bytes, "tables": tables, "rows_per_table": rows_per_table}
+
+
+def lookup_gather(op: Op, access_bytes: int | None = None, chains: int | None = None,
+                  chain_length: int | None = None) -> dict:
+    t, d = op.table, op.dims
+    access = access_bytes or t.row_bytes
+    return _gather_dict(d["tokens"], d["chunks"], access, t.total_bytes,
+                        chains if chains is not None else d["tokens"], chain_length or d["chunks"],
+                        t.row_bytes, t.tables, t.rows_per_table)
+
+
+def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
+    b = _b(op.dtype)
+    reads, writes = op.total_bytes_read, op.total_bytes_written
+    if op.kind is OpKind.MATMUL:
+        d = op.dims
+        return [Kernel(op.name, op.name, "matrix", op.dtype, op.flops, reads, writes, gemm=(d["m"], d["n"], d["k"]))]
+    if op.kind is OpKind.ATTENTION:
+        return [Kernel(op.name, op.name, "matrix", op.dtype, op.flops, reads, writes, attention=dict(op.dims))]
+    if op.kind is OpKind.HASH:
+        if has_hash_unit:
+            return [Kernel(op.name, op.name, "hash", op.dtype, 0, reads, writes,
+                           hash_chunks=op.dims["tokens"] * op.dims["chunks"])]
+        return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+    if op.kind is OpKind.LOOKUP:
+        # Rows come from the lookup memory; the stream part is indices, weights in and the output out.
+        stream_reads = reads - op.bytes_read["tables"]
+        return [Kernel(op.name, op.name, "lookup", op.dtype, op.flops, stream_reads, writes, gather=lookup_gather(op))]
+    return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+
+
+# --- torch (PyTorch eager) lowering ---------------------------------------------------------------
+
+def torch_hash_kernels(op: Op) -> list[Kernel]:
+    """hash_and_weights() of h200_bench.py, kernel by kernel, with the bytes of each intermediate."""
+    n, d, k, tau = op.dims["tokens"], op.dims["width"], op.dims["chunks"], op.dims["tau"]
+    b, i64, f32 = _b(op.dtype), DTYPE_BYTES[INDEX_DTYPE], 4
+    e, c = n * d, n * k  # elements, chunks
+    ks = [
+        _elementwise(op, "gt", e, b, 1),                 # z > 0 -> bool
+        _elementwise(op, "to_int64", e, 1, i64),         # .to(int64)
+        _elementwise(op, "arange_pow2", tau, 0, i64),    # 2 ** arange(tau): arange
+        _elementwise(op, "pow", tau, i64, i64),          # ... and pow
+        _elementwise(op, "mul_pow2", e, i64, i64),       # * pow2
+        _elementwise(op, "sum_bits", e, i64, 0),         # .sum(-1) reads e, writes c
+        _elementwise(op, "abs", e, b, b),                # z.abs()
+        _elementwise(op, "to_float", e, b, f32),         # .float()
+        _elementwise(op, "mul2", e, f32, f32),           # 2 *
+        _elementwise(op, "div_t", e, f32, f32),          # / t
+        _elementwise(op, "logsigmoid", e, f32, f32, 4),  # F.logsigmoid
+        _elementwise(op, "sum_logp", e, f32, 0),         # .sum(-1) reads e, writes c
+        _elementwise(op, "exp", c, f32, f32, 4),         # torch.exp
+        _elementwise(op, "arange_k", k, 0, i64),         # arange(K)
+        _elementwise(op, "mul_offsets", k, i64, i64),    # * 2^tau
+        _elementwise(op, "add_offsets", c, i64, i64),    # codes + offsets
+    ]
+    # the two reductions write one value per chunk
+    ks[5] = replace(ks[5], stream_write_bytes=c * i64)
+    ks[11] = replace(ks[11], stream_write_bytes=c * f32)
+    return ks
+
+
+def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128) -> list[Kernel]:
+    n, k, h = op.dims["tokens"], op.dims["chunks"], op.dims["width"]
+    b, i64, f32 = _b(op.dtype), DTYPE_BYTES[INDEX_DTYPE], 4
+    out = n * h * b
+    if impl == "embedding_bag":
+        # Forward of F.embedding_bag(mode="sum", per_sample_weights=...): offsets (arange * K), weights cast
+        # to the table dtype, offset-to-bag bookkeeping (fills and a cumulative sum), then one kernel where
+        # each thread owns one output element of one bag and walks the bag's K rows one after another.
+        ks = [_elementwise(op, "arange_offsets", n, 0, i64), _elementwise(op, "mul_offsets", n, i64, i64),
+              _elementwise(op, "weights_cast", n * k, f32, b),
+              _elementwise(op, "offset2bag_fill", n * k, 0, i64), _elementwise(op, "offset2bag_index_fill", n, i64, i64),
+              _elementwise(op, "offset2bag_cumsum", n * k, i64, i64), _elementwise(op, "bag_size_fill", n, 0, i64),
+              _elementwise(op, "max_indices_fill", n, 0, i64)]
+        ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
+                         n * k * (i64 + b + i64), out, gather=lookup_gather(op, chains=n * h)))
+        return ks
+    if impl == "gather_sum":
+        # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)
+        mat = n * k * h
+        return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, n * k * i64, mat * b,
+                       gather=lookup_gather(op, chains=n * k * h, chain_length=1)),
+                _elementwise(op, "weights_cast", n * k, f32, b),
+                _elementwise(op, "mul_weights", mat, 2 * b, b),
+                _elementwise(op, "sum_k", mat, b, 0)]
+    if impl == "fused":
+        # One Triton program per (token, block of block_d output columns) walks the K tables; the next
+        # chunk's load does not depend on the accumulator, so only the row load sits on the chain.
+        progs = n * -(-h // block_d)
+        seg = min(block_d, h) * b
+        return [Kernel(op.name, op.name, "lookup", op.dtype, op.flops, 0, out,
+                       gather=lookup_gather(op, access_bytes=seg, chains=progs),
+                       extra={"program_threads": FUSED_PROGRAM_THREADS})]
+    raise ValueError(f"lookup impl must be one of {LOOKUP_IMPLS}, given {impl!r}")
+
+
+def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128) -> list[Kernel]:
+    b = _b(op.dtype)
+    if op.kind is OpKind.HASH:
+        return torch_hash_kernels(op)
+    if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
+        # table[idx]: one thread per element, each a single (independent) row read
+        n, h = op.dims["tokens"], op.dims["width"]
+        return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, op.bytes_read["indices"],
+                       op.total_bytes_written, gather=lookup_gather(op, chains=n * h, chain_length=1))]
+    if op.kind is OpKind.LOOKUP:
+        return torch_lookup_kernels(op, lookup_impl, block_d)
+    if op.kind is OpKind.ATTENTION:
+        n = op.dims["batch"] * op.dims["seq_len"]
+        d = op.dims["heads"] * op.dims["head_dim"]
+        main = Kernel(f"{op.name}:sdpa", op.name, "matrix", op.dtype, op.flops, op.total_bytes_read,
+                      op.total_bytes_written, attention=dict(op.dims))
+        return [main, _elementwise(op, "transpose_copy", n * d, b, b)]  # y.transpose(1, 2).reshape(...)
+    return lower_fused(op, has_hash_unit=False)
+
+
+def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) -> Kernel:
+    """The fused Triton kernel of ../shared/calibration/h200/fused_memory_layer.py: hash + gather + sum."""
+    (k,) = torch_lookup_kernels(lookup_op, "fused", block_d)
+    return replace(k, name=f"{lookup_op.name}:fused_triton", flops=k.flops + hash_op.flops,
+                   stream_read_bytes=hash_op.bytes_read["activations"])
+
+
+def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str = "embedding_bag",
+          block_d: int = 128) -> list[Kernel]:
+    """All kernels of a workload in launch order."""
+    if lowering not in LOWERINGS:
+        raise ValueError(f"lowering must be one of {LOWERINGS}, given {lowering!r}")
+    if lookup_impl not in LOOKUP_IMPLS:
+        raise ValueError(f"lookup_impl must be one of {LOOKUP_IMPLS}, given {lookup_impl!r}")
+    kernels: list[Kernel] = []
+    ops = list(workload.ops)
+    if lowering == "torch" and lookup_impl == "fused":
+        # One Triton kernel per Memory Layer: each lookup absorbs the hash it depends on (a shared hash
+        # is recomputed by every lookup that reads it, as the fused kernel does).
+        by_name = {op.name: op for op in ops}
+        for op in ops:
+            if op.kind is OpKind.HASH:
+                continue
+            if op.kind is OpKind.LOOKUP:
+                hash_op = next(by_name[d] for d in op.deps if by_name[d].kind is OpKind.HASH)
+                kernels.append(fused_memory_layer_kernel(hash_op, op, block_d))
+            else:
+                kernels += lower_torch(op)
+        return kernels
+    for op in ops:
+        kernels += lower_torch(op, lookup_impl, block_d) if lowering == "torch" else lower_fused(op, has_hash_unit)
+    return kernels
