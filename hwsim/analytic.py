@@ -69,14 +69,22 @@ def _rate(unit_peaks, efficiency: float, dtype: str) -> float:
     return peaks[fallback] * efficiency
 
 
+def _pow2_at_least(x: int, lo: int = 16) -> int:
+    return max(lo, 1 << max(0, math.ceil(math.log2(max(x, 1)))))
+
+
 def _gemm_cost(k: Kernel, accel, b: int):
     m, n, kk = k.gemm
     mat = accel.compute.matrix
-    tm, tn, _ = mat.tile
+    # Libraries pick smaller tiles for skinny products (a GEMV does not pad m = 1 to 128 rows) ...
+    tm, tn = min(mat.tile[0], _pow2_at_least(m)), min(mat.tile[1], _pow2_at_least(n))
+    tk = mat.tile[2]
     tiles = math.ceil(m / tm) * math.ceil(n / tn)
-    waves = math.ceil(tiles / mat.cores)
+    # ... and split k over several cores when there are fewer tiles than cores (split-K).
+    split = 1 if tiles >= mat.cores else max(1, min(kk // tk, mat.cores // tiles))
+    waves = math.ceil(tiles * split / mat.cores)
     per_core = _rate(mat.peak_flops_per_s, mat.efficiency, k.dtype) / mat.cores
-    compute = waves * 2 * tm * tn * kk / per_core
+    compute = waves * 2 * tm * tn * math.ceil(kk / split) / per_core
     a_bytes, b_bytes, c_bytes = m * kk * b, kk * n * b, m * n * b
     bias = k.stream_read_bytes - a_bytes - b_bytes
     compulsory = k.stream_read_bytes + k.stream_write_bytes
@@ -96,11 +104,10 @@ def _attention_compute(k: Kernel, accel) -> float:
     rate = _rate(mat.peak_flops_per_s, eff, k.dtype)
     work = k.flops * (0.5 if a.get("causal") else 1.0)  # a causal kernel skips the masked half
     tm = mat.tile[0]
-    q_tiles = a["batch"] * a["heads"] * math.ceil(a["seq_len"] / tm)
-    # the longest query tile (the last one, causal) sees every key: its products set the critical path
+    # the longest query tile (the last one, causal) sees every key and runs on one core: with few
+    # tiles its products set the critical path; with many, the total work over all cores does
     longest = 4 * min(tm, a["seq_len"]) * a["seq_len"] * a["head_dim"]
-    waves = math.ceil(q_tiles / mat.cores)
-    return max(work / rate, waves * longest / (rate / mat.cores))
+    return max(work / rate, longest / (rate / mat.cores))
 
 
 def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str):
@@ -153,12 +160,12 @@ def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str):
     if accel.compute.threads_in_flight:
         hit_lat = cache.latency_s if cache else dram.latency_s
         miss_frac = misses / total if total else 1.0
-        step = miss_frac * dram.latency_s + (1 - miss_frac) * hit_lat
-        if k.extra.get("index_load", True) and "program_threads" not in k.extra and cache:
-            step += cache.latency_s  # the row id is loaded first: a second, cached, read on the chain
+        # each step reads the row id (or the input chunk it is hashed from), then the row itself;
+        # the first is small and cached, the second hits or misses
+        step = hit_lat + miss_frac * dram.latency_s + (1 - miss_frac) * hit_lat
         concurrency = accel.compute.threads_in_flight / k.extra.get("program_threads", 1)
-        waves = max(1.0, g["chains"] / concurrency)
-        latency_s = waves * g["chain_length"] * step
+        in_flight = concurrency * k.extra.get("loads_per_thread", 1)
+        latency_s = step * max(g["chain_length"], g["chains"] * g["chain_length"] / in_flight)
     return dram_s, sram_s, 0.0, latency_s, misses, hits, 0.0, notes
 
 
@@ -185,15 +192,19 @@ def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved"
     elif k.flops:
         v = accel.compute.vector
         terms["compute"] = k.flops / _rate(v.peak_flops_per_s, v.efficiency, k.dtype)
+    stream_s = (k.stream_read_bytes + k.stream_write_bytes if k.gemm is None else dram_bytes) / bw
     if k.gather is not None:
         d_s, s_s, b_s, l_s, d_b, s_b, accesses, notes = _lookup_cost(k, accel, stream, bank_mapping)
-        terms["dram"] += d_s
+        # Random row reads leave most of the bandwidth idle (row activations, not bytes, limit them), so
+        # the kernel's streamed reads and writes overlap them; the measured gather curve includes its writes.
+        terms["dram"] = max(d_s, stream_s)
         terms["sram"] += s_s
         terms["banks"] = b_s
         terms["latency"] = l_s
         dram_bytes += d_b
         sram_bytes += s_b
-    terms["dram"] += (k.stream_read_bytes + k.stream_write_bytes if k.gemm is None else dram_bytes) / bw
+    else:
+        terms["dram"] = stream_s
     if k.gemm is not None and cache is not None:
         terms["sram"] += sram_bytes / cache.bandwidth_bytes_per_s
     bound = max(terms, key=terms.get)
@@ -211,16 +222,19 @@ class Scheduled:
     stall_s: float  # device idle before this kernel, waiting for the host to launch it
 
 
-def schedule(costs: list[KernelCost], accel, mode: str) -> list[Scheduled]:
-    """The launch pipeline: host launches in order, the device runs one kernel at a time."""
+def schedule(costs: list[KernelCost], accel, mode: str, host_head_start_s: float = 0.0) -> list[Scheduled]:
+    """The launch pipeline: host launches in order, the device runs one kernel at a time.
+    host_head_start_s: host time already spent before the measured region starts (a benchmark that
+    flushes the cache with a kernel lets the host queue launches while the flush runs)."""
     rt = accel.runtime
-    host = rt.graph_launch_s if mode == "graph" else 0.0
-    device = 0.0
+    host = (rt.graph_launch_s if mode == "graph" else 0.0) - host_head_start_s
+    device = rt.launch_latency_s  # the first kernel waits for the device to pick up its launch
     out = []
     for c in costs:
         if mode == "eager":
             host += rt.launch_overhead_eager_s
-            start = max(host, device)
+            # a kernel launched onto an idle device waits the launch latency; queued ones hide it
+            start = max(host + rt.launch_latency_s, device)
         else:
             start = max(host, device) + rt.launch_overhead_graph_s
         end = start + c.busy_s

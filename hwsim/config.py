@@ -199,6 +199,8 @@ class Runtime(_Part):
     # kernels, lookups as embedding_bag); "fused" = one kernel per op, on the unit made for it.
     lowering: Annotated[Literal["torch", "fused"], choice("torch", "fused")] = "fused"
     graph_launch_s: Overhead = Field(0.0, alias="graph_launch")  # once per replayed graph (block)
+    # device-side delay from a launch reaching an idle device to the kernel running (eager mode)
+    launch_latency_s: Overhead = Field(0.0, alias="launch_latency")
 
     @property
     def launch_overhead_s(self) -> float:

@@ -24,6 +24,9 @@ LOWERINGS = ("torch", "fused")
 
 # Threads of one program of the fused Triton Memory Layer kernel (Triton's default num_warps = 4).
 FUSED_PROGRAM_THREADS = 128
+# PyTorch's index kernel (table[idx]) unrolls 4 elements per thread (thread_work_size = 4 in
+# ATen/native/cuda/IndexKernel.cu): four independent loads in flight per thread.
+INDEX_KERNEL_LOADS_PER_THREAD = 4
 
 
 @dataclass(frozen=True)
@@ -134,22 +137,24 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128) -> list[Kernel]:
     b, i64, f32 = _b(op.dtype), DTYPE_BYTES[INDEX_DTYPE], 4
     out = n * h * b
     if impl == "embedding_bag":
-        # Forward of F.embedding_bag(mode="sum", per_sample_weights=...): offsets (arange * K), weights cast
-        # to the table dtype, offset-to-bag bookkeeping (fills and a cumulative sum), then one kernel where
-        # each thread owns one output element of one bag and walks the bag's K rows one after another.
-        ks = [_elementwise(op, "arange_offsets", n, 0, i64), _elementwise(op, "mul_offsets", n, i64, i64),
-              _elementwise(op, "weights_cast", n * k, f32, b),
-              _elementwise(op, "offset2bag_fill", n * k, 0, i64), _elementwise(op, "offset2bag_index_fill", n, i64, i64),
-              _elementwise(op, "offset2bag_cumsum", n * k, i64, i64), _elementwise(op, "bag_size_fill", n, 0, i64),
-              _elementwise(op, "max_indices_fill", n, 0, i64)]
+        # Forward of F.embedding_bag(mode="sum", per_sample_weights=...) as h200_bench.MemoryLayer calls it:
+        # offsets (arange * K), the weights cast to the table dtype (no kernel when both are fp32), the
+        # offset-to-bag bookkeeping, then the kernel that reads every (bag entry, column) element. At one
+        # token its time does not grow with K (measured.csv tokens=1: d=512 and d=2048 take the same), so
+        # the bag entries are read in parallel: one independent index-then-row read per element.
+        ks = [_elementwise(op, "arange_offsets", n, 0, i64), _elementwise(op, "mul_offsets", n, i64, i64)]
+        if op.dtype != "fp32":
+            ks.append(_elementwise(op, "weights_cast", n * k, f32, b))
+        ks.append(_elementwise(op, "offset2bag", n * k, i64, i64))
         ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
-                         n * k * (i64 + b + i64), out, gather=lookup_gather(op, chains=n * h)))
+                         n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * h, chain_length=1)))
         return ks
     if impl == "gather_sum":
         # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)
         mat = n * k * h
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, n * k * i64, mat * b,
-                       gather=lookup_gather(op, chains=n * k * h, chain_length=1)),
+                       gather=lookup_gather(op, chains=n * k * h, chain_length=1),
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD}),
                 _elementwise(op, "weights_cast", n * k, f32, b),
                 _elementwise(op, "mul_weights", mat, 2 * b, b),
                 _elementwise(op, "sum_k", mat, b, 0)]
@@ -172,7 +177,8 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128) 
         # table[idx]: one thread per element, each a single (independent) row read
         n, h = op.dims["tokens"], op.dims["width"]
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, op.bytes_read["indices"],
-                       op.total_bytes_written, gather=lookup_gather(op, chains=n * h, chain_length=1))]
+                       op.total_bytes_written, gather=lookup_gather(op, chains=n * h, chain_length=1),
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD})]
     if op.kind is OpKind.LOOKUP:
         return torch_lookup_kernels(op, lookup_impl, block_d)
     if op.kind is OpKind.ATTENTION:

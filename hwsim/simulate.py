@@ -11,7 +11,7 @@ MODES = ("eager", "graph")
 
 
 def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag", block_d=128,
-                    bank_mapping="interleaved") -> dict:
+                    bank_mapping="interleaved", host_head_start_s=0.0) -> dict:
     mode = mode or accel.runtime.mode
     lowering = lowering or accel.runtime.lowering
     for name, value, allowed in [("mode", mode, MODES), ("lowering", lowering, LOWERINGS),
@@ -20,7 +20,10 @@ def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag"
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, given {value!r}")
     if not isinstance(block_d, int) or block_d <= 0:
         raise ValueError(f"block_d must be a positive integer, given {block_d!r}")
-    return dict(mode=mode, lowering=lowering, lookup_impl=lookup_impl, block_d=block_d, bank_mapping=bank_mapping)
+    if host_head_start_s < 0:
+        raise ValueError(f"host_head_start_s must be >= 0, given {host_head_start_s!r}")
+    return dict(mode=mode, lowering=lowering, lookup_impl=lookup_impl, block_d=block_d, bank_mapping=bank_mapping,
+                host_head_start_s=host_head_start_s)
 
 
 def simulate(workload, accelerator, engine: str = "analytic", **options) -> Result:
@@ -52,7 +55,7 @@ def _analytic(workload, accel, opts) -> Result:
                     opts["block_d"])
     streams = {op.name: op.index_stream for op in workload.ops}
     costs = [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"]) for k in kernels]
-    sched = schedule(costs, accel, opts["mode"])
+    sched = schedule(costs, accel, opts["mode"], opts["host_head_start_s"])
     return assemble(workload, accel, "analytic", opts, sched, kernel_energy)
 
 
