@@ -68,7 +68,7 @@ def test_h200_datasheet_figures():
     assert a.compute.matrix.cores == 132 and a.clock_hz == 1.98e9
     assert a.compute.hash_unit is None
     assert a.memory.dram.sustained_bandwidth_bytes_per_s == pytest.approx(4.8e12 * 0.88)
-    assert a.compute.matrix.sustained_flops_per_s("bf16") == pytest.approx(989e12 * 0.81)
+    assert a.compute.matrix.sustained_flops_per_s("bf16") == pytest.approx(989e12 * 0.835)
     assert a.runtime.launch_overhead_s == a.runtime.launch_overhead_eager_s
 
 
@@ -87,7 +87,9 @@ def test_h200_efficiencies_match_measured_ceilings():
     assert a.memory.dram.sustained_bandwidth_bytes_per_s == pytest.approx(copy_rate, rel=0.01)
     gemm = next(r for r in rows if r["impl"] == "gemm_square" and r["dtype"] == "bf16")
     gemm_rate = float(gemm["flops"]) / (float(gemm["time_us"]) * 1e-6)
-    assert a.compute.matrix.sustained_flops_per_s("bf16") == pytest.approx(gemm_rate, rel=0.01)
+    # the per-tile efficiency, times how full the 32 waves of 4096 tiles over 132 SMs are, is the measured rate
+    waves_full = (8192 // 128) ** 2 / (132 * 32)
+    assert a.compute.matrix.sustained_flops_per_s("bf16") * waves_full == pytest.approx(gemm_rate, rel=0.01)
     gathers = [r for r in rows if r["impl"] == "random_row_gather"]
     points = {g.row_bytes: g.fraction for g in a.lookup.gather_efficiency}
     assert len(gathers) == len(points) == 8
@@ -103,10 +105,12 @@ def test_h200_energies_match_energy_csv():
     a = load_accelerator("h200")
     copy = next(r for r in rows if r["impl"] == "d2d_copy")
     gemm = next(r for r in rows if r["impl"] == "gemm_square")
-    assert a.memory.dram.energy_per_byte_j == pytest.approx(
-        float(copy["dynamic_joules_per_call"]) / float(copy["bytes_moved"]), rel=0.02)
-    assert a.energy.mac_j_per_flop["bf16"] == pytest.approx(
-        float(gemm["dynamic_joules_per_call"]) / float(gemm["flops"]), rel=0.02)
+    # dynamic energy = active power x time + energy per action x actions, for the copy and the product
+    p = a.energy.active_power_w
+    copy_j = p * float(copy["time_us"]) * 1e-6 + a.memory.dram.energy_per_byte_j * float(copy["bytes_moved"])
+    assert copy_j == pytest.approx(float(copy["dynamic_joules_per_call"]), rel=0.02)
+    gemm_j = p * float(gemm["time_us"]) * 1e-6 + a.energy.mac_j_per_flop["bf16"] * float(gemm["flops"])
+    assert gemm_j == pytest.approx(float(gemm["dynamic_joules_per_call"]), rel=0.06)  # + ~4% DRAM/L2 traffic
     assert a.energy.idle_power_w == pytest.approx(float(copy["idle_watts"]), rel=0.01)
 
 
