@@ -110,7 +110,7 @@ def _attention_compute(k: Kernel, accel) -> float:
     return max(work / rate, longest / (rate / mat.cores))
 
 
-def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str):
+def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool = False):
     """(dram_s, sram_s, banks_s, latency_s, dram_bytes, sram_bytes, accesses, note)."""
     g, lk, dram = k.gather, accel.lookup, accel.memory.dram
     total = g["accesses"] * g["access_bytes"]
@@ -136,9 +136,20 @@ def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str):
         banks_s = resident * row_accesses / lk.banks / accel.clock_hz * factor + lk.access_latency_s
         if factor > 1.05:
             notes = f"busiest lookup bank serves {factor:.2f}x the mean"
-        miss_bytes = (1 - resident) * total  # rows of tables that do not fit come from DRAM
+        miss_bytes = (1 - resident) * total  # rows of tables that do not fit come from DRAM, row by row
         dram_s = miss_bytes / (dram.bandwidth_bytes_per_s * gather_efficiency(accel, g["access_bytes"]))
-        return dram_s, 0.0, banks_s, 0.0, miss_bytes, 0.0, resident * row_accesses, notes
+        load_bytes = 0.0
+        if not tables_resident:
+            # The banks hold one layer's tables at a time (a model's tables are far larger than any SRAM):
+            # the part that fits streams in from DRAM once per forward pass, prefetched while the
+            # previous op runs (double-buffered), so it overlaps rather than adds.
+            load_bytes = resident * g["table_bytes"]
+            dram_s += load_bytes / dram.sustained_bandwidth_bytes_per_s
+            if load_bytes / dram.sustained_bandwidth_bytes_per_s > banks_s:
+                notes = (notes + "; " if notes else "") + (
+                    f"loading {load_bytes / 1e6:.0f} MB of tables from DRAM outlasts the bank reads "
+                    f"{load_bytes / dram.sustained_bandwidth_bytes_per_s / banks_s:.1f}x")
+        return dram_s, 0.0, banks_s, 0.0, miss_bytes + load_bytes, 0.0, resident * row_accesses, notes
 
     if lk.placement == "near_memory":
         # logic beside the DRAM banks reads rows at the banks' internal rate; only sums cross the bus
@@ -169,7 +180,8 @@ def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str):
     return dram_s, sram_s, 0.0, latency_s, misses, hits, 0.0, notes
 
 
-def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved") -> KernelCost:
+def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved",
+                tables_resident: bool = False) -> KernelCost:
     from workloads.op import DTYPE_BYTES
 
     b = DTYPE_BYTES[k.dtype]
@@ -189,12 +201,14 @@ def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved"
         hu = accel.compute.hash_unit
         chunks = float(k.hash_chunks)
         terms["compute"] = chunks / (hu.units * hu.chunks_per_cycle * accel.clock_hz)
-    elif k.flops:
+    elif k.flops and not (k.unit == "lookup" and accel.lookup.placement != "off_chip_cached"):
+        # (dedicated lookup memories sum rows in adder trees beside the banks, at the rate rows arrive)
         v = accel.compute.vector
         terms["compute"] = k.flops / _rate(v.peak_flops_per_s, v.efficiency, k.dtype)
     stream_s = (k.stream_read_bytes + k.stream_write_bytes if k.gemm is None else dram_bytes) / bw
     if k.gather is not None:
-        d_s, s_s, b_s, l_s, d_b, s_b, accesses, notes = _lookup_cost(k, accel, stream, bank_mapping)
+        d_s, s_s, b_s, l_s, d_b, s_b, accesses, notes = _lookup_cost(k, accel, stream, bank_mapping,
+                                                                      tables_resident)
         # Random row reads leave most of the bandwidth idle (row activations, not bytes, limit them), so
         # the kernel's streamed reads and writes overlap them; the measured gather curve includes its writes.
         terms["dram"] = max(d_s, stream_s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim import commands
+from hwsim import commands, sim_commands
 
 
 def _add_out(p, default="out"):
@@ -45,7 +45,79 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-tables", action="store_true", help="count every table, not only the first and last")
     _add_out(p)
     p.set_defaults(func=commands.buckets)
+
+    p = sub.add_parser("simulate", help="one block of a model preset on an accelerator -> ops.csv, summary.csv",
+                       description="Simulates one block of a model preset and prints a per-op table (time, bound, "
+                                   "FLOPs, DRAM bytes, energy) with totals for the block and the whole model. Writes "
+                                   "ops.csv and summary.csv (and gantt.png, bank_load.png with --engine des).")
+    _add_accel(p, "h200")
+    _add_model(p, "memoryformer-base")
+    _add_sim_options(p)
+    p.add_argument("--traced", action="store_true",
+                   help="trace the block on real CPU tensors so lookups carry their index streams (slower)")
+    p.add_argument("--trace-json", metavar="PATH", help="with --engine des: write a Chrome/Perfetto trace")
+    _add_out(p)
+    p.set_defaults(func=sim_commands.simulate)
+
+    p = sub.add_parser("compare", help="Transformer vs MemoryFormer blocks of the same size -> compare.csv",
+                       description="Simulates a Pythia preset and the MemoryFormer of the same size on one or several "
+                                   "accelerators and prints FLOPs, bytes, latency, energy and their ratios. Writes "
+                                   "compare.csv.")
+    p.add_argument("--accel", default="all", help="preset names or YAML paths, comma-separated, or 'all' (default)")
+    _add_model(p, "pythia-410m", help="Transformer preset (default pythia-410m, compared with memoryformer-base)")
+    _add_sim_options(p)
+    _add_out(p)
+    p.set_defaults(func=sim_commands.compare)
+
+    p = sub.add_parser("roofline", help="roofline plot with each op of a block placed -> roofline.csv, roofline.png",
+                       description="Places every op of one block on the accelerator's roofline (FLOP/s against "
+                                   "FLOPs per DRAM byte, with random-gather roofs). Writes roofline.csv, roofline.png.")
+    _add_accel(p, "h200")
+    _add_model(p, "memoryformer-base")
+    _add_sim_options(p, engine=False)
+    _add_out(p)
+    p.set_defaults(func=sim_commands.roofline)
+
+    p = sub.add_parser("validate", help="predict measured rows -> validation.csv",
+                       description="Rebuilds the workload of every row of a measured CSV (the schema of "
+                                   "calibration/h200/measured.csv), predicts its time (and energy where the row has "
+                                   "joules_per_call) and writes validation.csv: the input columns plus predicted_us, "
+                                   "error_pct (and predicted_j, energy_error_pct). Prints the median absolute error "
+                                   "and the share of rows within 25%.")
+    p.add_argument("measured", metavar="MEASURED.csv")
+    _add_accel(p, "h200")
+    p.add_argument("--engine", choices=["analytic", "des"], default="analytic")
+    _add_out(p)
+    p.set_defaults(func=sim_commands.validate)
     return parser
+
+
+def _add_accel(p, default):
+    p.add_argument("--accel", default=default, help=f"accelerator preset name or YAML path (default {default})")
+
+
+def _add_model(p, default, help=None):
+    p.add_argument("--model", default=default, help=help or f"model preset (default {default})")
+
+
+def _add_sim_options(p, engine=True):
+    p.add_argument("--seq-len", type=int, default=2048, help="tokens per sequence (default 2048)")
+    p.add_argument("--batch", type=int, default=1, help="sequences (default 1)")
+    if engine:
+        p.add_argument("--engine", choices=["analytic", "des"], default="analytic")
+    p.add_argument("--mode", choices=["eager", "graph"], help="launch mode (default: the accelerator's)")
+    p.add_argument("--lowering", choices=["torch", "fused"], help="op-to-kernel lowering (default: the accelerator's)")
+    p.add_argument("--lookup-impl", dest="lookup_impl", choices=["embedding_bag", "gather_sum", "fused"],
+                   help="lookup kernel for the torch lowering (default embedding_bag)")
+    p.add_argument("--bank-mapping", dest="bank_mapping", choices=["interleaved", "by_table", "hashed"],
+                   help="where table rows live in lookup banks (default interleaved)")
+    if engine:
+        p.add_argument("--bucket-distribution", dest="bucket_distribution", choices=["uniform", "zipf"],
+                       help="DES without index streams: how buckets are drawn (default uniform)")
+        p.add_argument("--zipf-exponent", dest="zipf_exponent", type=float, help="DES: Zipf exponent")
+        p.add_argument("--seed", type=int, help="DES: seed for drawn buckets")
+        p.add_argument("--coarse", action="store_true", default=None,
+                       help="DES: batch lookups per bank per tile (faster)")
 
 
 def main(argv=None) -> int:

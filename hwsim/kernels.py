@@ -132,8 +132,11 @@ def torch_hash_kernels(op: Op) -> list[Kernel]:
     return ks
 
 
-def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128) -> list[Kernel]:
+def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = True) -> list[Kernel]:
+    """simt: GPU kernels give each output element its own thread, so each element is a chain of
+    dependent reads; CPU kernels walk a row at a time with SIMD and prefetch, so each row is one."""
     n, k, h = op.dims["tokens"], op.dims["chunks"], op.dims["width"]
+    per_row = h if simt else 1
     b, i64, f32 = _b(op.dtype), DTYPE_BYTES[INDEX_DTYPE], 4
     out = n * h * b
     if impl == "embedding_bag":
@@ -147,14 +150,14 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128) -> list[Kernel]:
             ks.append(_elementwise(op, "weights_cast", n * k, f32, b))
         ks.append(_elementwise(op, "offset2bag", n * k, i64, i64))
         ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
-                         n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * h, chain_length=1)))
+                         n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * per_row, chain_length=1)))
         return ks
     if impl == "gather_sum":
         # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)
         mat = n * k * h
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, n * k * i64, mat * b,
-                       gather=lookup_gather(op, chains=n * k * h, chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD}),
+                       gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt else 1}),
                 _elementwise(op, "weights_cast", n * k, f32, b),
                 _elementwise(op, "mul_weights", mat, 2 * b, b),
                 _elementwise(op, "sum_k", mat, b, 0)]
@@ -169,7 +172,7 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128) -> list[Kernel]:
     raise ValueError(f"lookup impl must be one of {LOOKUP_IMPLS}, given {impl!r}")
 
 
-def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128) -> list[Kernel]:
+def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, simt: bool = True) -> list[Kernel]:
     b = _b(op.dtype)
     if op.kind is OpKind.HASH:
         return torch_hash_kernels(op)
@@ -177,10 +180,10 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128) 
         # table[idx]: one thread per element, each a single (independent) row read
         n, h = op.dims["tokens"], op.dims["width"]
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, op.bytes_read["indices"],
-                       op.total_bytes_written, gather=lookup_gather(op, chains=n * h, chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD})]
+                       op.total_bytes_written, gather=lookup_gather(op, chains=n * (h if simt else 1), chain_length=1),
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt else 1})]
     if op.kind is OpKind.LOOKUP:
-        return torch_lookup_kernels(op, lookup_impl, block_d)
+        return torch_lookup_kernels(op, lookup_impl, block_d, simt)
     if op.kind is OpKind.ATTENTION:
         n = op.dims["batch"] * op.dims["seq_len"]
         d = op.dims["heads"] * op.dims["head_dim"]
@@ -198,7 +201,7 @@ def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) ->
 
 
 def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str = "embedding_bag",
-          block_d: int = 128) -> list[Kernel]:
+          block_d: int = 128, simt: bool = True) -> list[Kernel]:
     """All kernels of a workload in launch order."""
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, given {lowering!r}")
@@ -217,8 +220,9 @@ def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str
                 hash_op = next(by_name[d] for d in op.deps if by_name[d].kind is OpKind.HASH)
                 kernels.append(fused_memory_layer_kernel(hash_op, op, block_d))
             else:
-                kernels += lower_torch(op)
+                kernels += lower_torch(op, simt=simt)
         return kernels
     for op in ops:
-        kernels += lower_torch(op, lookup_impl, block_d) if lowering == "torch" else lower_fused(op, has_hash_unit)
+        kernels += (lower_torch(op, lookup_impl, block_d, simt) if lowering == "torch"
+                    else lower_fused(op, has_hash_unit))
     return kernels

@@ -48,3 +48,44 @@ def bucket_histograms(df):
     fig.supylabel("hits")
     fig.tight_layout()
     return fig
+
+
+KIND_MARKERS = {"matmul": "s", "attention": "D", "lookup": "o", "hash": "^", "norm": "v", "elementwise": "x"}
+
+
+def roofline(df, accel, title: str):
+    """Roofline: achieved FLOP/s of each op against its FLOPs per DRAM byte, under the machine's roofs."""
+    import numpy as np
+
+    from hwsim.analytic import gather_efficiency
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    pts = df[(df["flops"] > 0) & (df["dram_bytes"] > 0) & (df["time_s"] > 0)]
+    lo = max(1e-3, pts["intensity_flops_per_byte"].min() / 3) if len(pts) else 1e-2
+    hi = max(1e4, pts["intensity_flops_per_byte"].max() * 3) if len(pts) else 1e4
+    x = np.logspace(np.log10(lo), np.log10(hi), 200)
+    bw = accel.memory.dram.sustained_bandwidth_bytes_per_s
+    dtype = "bf16" if "bf16" in accel.compute.matrix.peak_flops_per_s else next(iter(accel.compute.matrix.peak_flops_per_s))
+    roofs = [(accel.compute.matrix.sustained_flops_per_s(dtype), bw, f"matrix {dtype}, streaming DRAM", "k-"),
+             (max(accel.compute.vector.peak_flops_per_s.values()) * accel.compute.vector.efficiency, bw,
+              "vector unit", "k--")]
+    if accel.lookup.placement != "on_chip":
+        for rb in (64, 1024):
+            g = gather_efficiency(accel, rb) * accel.memory.dram.bandwidth_bytes_per_s
+            roofs.append((accel.compute.matrix.sustained_flops_per_s(dtype), g, f"random {rb} B row gathers", ":"))
+    for peak, slope, label, style in roofs:
+        ax.plot(x, np.minimum(peak, slope * x), style, linewidth=1, label=label)
+    for kind, g in pts.groupby("kind"):
+        ax.scatter(g["intensity_flops_per_byte"], g["achieved_flops_per_s"], marker=KIND_MARKERS.get(kind, "o"),
+                   s=40, label=kind, zorder=3)
+        for _, r in g.iterrows():
+            ax.annotate(r["op"], (r["intensity_flops_per_byte"], r["achieved_flops_per_s"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (FLOPs per DRAM byte)")
+    ax.set_ylabel("achieved FLOP/s")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig

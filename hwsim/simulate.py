@@ -11,7 +11,7 @@ MODES = ("eager", "graph")
 
 
 def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag", block_d=128,
-                    bank_mapping="interleaved", host_head_start_s=0.0) -> dict:
+                    bank_mapping="interleaved", host_head_start_s=0.0, tables_resident=False) -> dict:
     mode = mode or accel.runtime.mode
     lowering = lowering or accel.runtime.lowering
     for name, value, allowed in [("mode", mode, MODES), ("lowering", lowering, LOWERINGS),
@@ -23,7 +23,7 @@ def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag"
     if host_head_start_s < 0:
         raise ValueError(f"host_head_start_s must be >= 0, given {host_head_start_s!r}")
     return dict(mode=mode, lowering=lowering, lookup_impl=lookup_impl, block_d=block_d, bank_mapping=bank_mapping,
-                host_head_start_s=host_head_start_s)
+                host_head_start_s=host_head_start_s, tables_resident=bool(tables_resident))
 
 
 def simulate(workload, accelerator, engine: str = "analytic", **options) -> Result:
@@ -31,7 +31,8 @@ def simulate(workload, accelerator, engine: str = "analytic", **options) -> Resu
 
     options: mode ("eager" | "graph"; default the accelerator's runtime.mode), lowering ("torch" |
     "fused"; default runtime.lowering), lookup_impl ("embedding_bag" | "gather_sum" | "fused") and
-    block_d for the torch lowering, bank_mapping for lookup banks; the DES also takes
+    block_d for the torch lowering, bank_mapping for lookup banks, tables_resident (on-chip lookup
+    memories: the tables are already in the banks instead of streaming in once per pass); the DES also takes
     bucket_distribution, zipf_exponent, seed, coarse, trace_json, progress.
     """
     accel = load_accelerator(accelerator)
@@ -52,9 +53,10 @@ def _analytic(workload, accel, opts) -> Result:
     from hwsim.energy import kernel_energy
 
     kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                    opts["block_d"])
+                    opts["block_d"], simt=accel.kind == "gpu")
     streams = {op.name: op.index_stream for op in workload.ops}
-    costs = [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"]) for k in kernels]
+    costs = [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"], opts["tables_resident"])
+             for k in kernels]
     sched = schedule(costs, accel, opts["mode"], opts["host_head_start_s"])
     return assemble(workload, accel, "analytic", opts, sched, kernel_energy)
 
