@@ -8,15 +8,22 @@ import sys
 from hwsim import commands, sim_commands
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse prints the usage block before its error; a user needs only the one line naming the argument."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _add_out(p, default="out"):
     p.add_argument("--out", default=default, metavar="DIR", help=f"output directory (default: {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hwsim",
         description="Hardware/model co-design simulator for MemoryFormer and Transformer blocks.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("figure1", help="paper's Figure 1: FLOPs per block vs hidden size -> figure1.csv, figure1.png",
                        description="Writes figure1.csv (model, seq_len, hidden_size, flops_paper, flops, "
