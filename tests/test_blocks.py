@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
 from models import (MemoryBlock, MemoryFormerBlock, MemoryFormerConfig, MemoryLayer, TransformerBlock,
                     TransformerConfig, build_block, get_preset)
+from tests.dispatch_helpers import CallCounter
 
 torch.manual_seed(0)
 
@@ -85,14 +85,6 @@ def test_memoryformer_block_backward():
             assert rows_touched <= 10 * layer.num_chunks < p.shape[0]
 
 
-class CallCounter(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.calls: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.calls.append(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
 
 
 def test_qkv_share_one_hash_in_dispatch_order():

@@ -13,11 +13,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from models import MemoryFormerConfig, MemoryLayer, TransformerBlock, TransformerConfig
 from models.custom_ops import causal_attention_op, sign_hash, table_lookup
+from tests.dispatch_helpers import CallCounter
 
 torch.manual_seed(0)
 
@@ -323,14 +323,6 @@ def test_unknown_weighting_in_block_raises():
 
 # --- FLOP counting ------------------------------------------------------------------------------
 
-class CallCounter(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.calls: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.calls.append(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("shape,tau,d_out", [((3, 5, 16), 4, 8), ((7, 12), 3, 10), ((12,), 2, 4)])
