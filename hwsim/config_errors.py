@@ -285,7 +285,22 @@ def problems_from_validation(err: ValidationError, source: str, root: type[BaseM
             text = e["msg"]
             msg = f"{text[:1].lower()}{text[1:]}, given {_given(e['input'])}"
         problems.append(Problem(source, key_path(loc), msg))
-    return problems
+    return _merge_misspelt_required(problems)
+
+
+def _merge_misspelt_required(problems: list[Problem]) -> list[Problem]:
+    """A required key spelt wrong is one mistake, not an unknown key plus a missing one."""
+    missing = {p.key for p in problems if p.message == "missing required key"}
+    merged, covered = [], set()
+    for p in problems:
+        if p.message.startswith("unknown key; did you mean"):
+            suggestion = p.message.split('"')[1]
+            sibling = p.key.rsplit(".", 1)[0] + "." + suggestion if "." in p.key else suggestion
+            if sibling in missing:
+                covered.add(sibling)
+                p = Problem(p.source, p.key, f'unknown key; did you mean "{suggestion}" (a required key, missing)?')
+        merged.append(p)
+    return [p for p in merged if not (p.message == "missing required key" and p.key in covered)]
 
 
 def duplicate_keys(text: str, source: str) -> list[Problem]:

@@ -213,14 +213,16 @@ def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str
         # One Triton kernel per Memory Layer: each lookup absorbs the hash it depends on (a shared hash
         # is recomputed by every lookup that reads it, as the fused kernel does).
         by_name = {op.name: op for op in ops}
+        hash_of = {op.name: next((by_name[d] for d in op.deps if by_name[d].kind is OpKind.HASH), None)
+                   for op in ops if op.kind is OpKind.LOOKUP and op.dims.get("weighted", 1)}
+        absorbed = {h.name for h in hash_of.values() if h is not None}
         for op in ops:
-            if op.kind is OpKind.HASH:
+            if op.name in absorbed:
                 continue
-            if op.kind is OpKind.LOOKUP:
-                hash_op = next(by_name[d] for d in op.deps if by_name[d].kind is OpKind.HASH)
-                kernels.append(fused_memory_layer_kernel(hash_op, op, block_d))
-            else:
-                kernels += lower_torch(op, simt=simt)
+            if hash_of.get(op.name) is not None:
+                kernels.append(fused_memory_layer_kernel(hash_of[op.name], op, block_d))
+            else:  # a hash no lookup reads, a plain gather, everything else: as PyTorch runs them
+                kernels += lower_torch(op, "embedding_bag", block_d, simt)
         return kernels
     for op in ops:
         kernels += (lower_torch(op, lookup_impl, block_d, simt) if lowering == "torch"

@@ -10,6 +10,15 @@ from hwsim.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 PAIRS = {"pythia-70m": "memoryformer-tiny", "pythia-160m": "memoryformer-small", "pythia-410m": "memoryformer-base"}
 
 
+def load_accel(flag: str, name):
+    import hwsim
+
+    try:
+        return hwsim.load_accelerator(name)
+    except hwsim.ConfigError as e:
+        raise ValueError(f"{flag}: {e}") from None
+
+
 def _positive(name: str, value: int) -> None:
     if value <= 0:
         raise ValueError(f"{name}: expected a positive integer, given {value}")
@@ -34,7 +43,10 @@ def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, d
     import models
     import workloads
 
-    p = models.get_preset(name)
+    try:
+        p = models.get_preset(name)
+    except ValueError as e:
+        raise ValueError(f"--model: {e}") from None
     if traced:
         print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...", file=sys.stderr,
               flush=True)
@@ -62,7 +74,7 @@ def simulate(args) -> int:
 
     _positive("--seq-len", args.seq_len)
     _positive("--batch", args.batch)
-    accel = hwsim.load_accelerator(args.accel)
+    accel = load_accel("--accel", args.accel)
     out = out_dir(args.out)
     w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced)
     opts = sim_options(args)
@@ -104,7 +116,7 @@ def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batc
 
     rows = []
     for name in accels:
-        accel = hwsim.load_accelerator(name)
+        accel = load_accel("--accel", name)
         res = {}
         for preset in (transformer, memoryformer):
             w, _ = preset_workload(preset, seq_len, batch)
@@ -162,7 +174,7 @@ def roofline(args) -> int:
     from hwsim import plots
 
     _positive("--seq-len", args.seq_len)
-    accel = hwsim.load_accelerator(args.accel)
+    accel = load_accel("--accel", args.accel)
     out = out_dir(args.out)
     w, _ = preset_workload(args.model, args.seq_len, args.batch)
     r = hwsim.simulate(w, accel, **sim_options(args))
@@ -189,8 +201,9 @@ def validate(args) -> int:
     except FileNotFoundError:
         raise ValueError(f"MEASURED: no such file {args.measured}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise ValueError(f"{args.measured}: not a readable CSV ({e})") from None
+        raise ValueError(f"{args.measured}: not a readable CSV ({str(e).strip()})") from None
     out = out_dir(args.out)
+    load_accel("--accel", args.accel)
     try:
         df, s = run(measured, args.accel, engine=args.engine)
     except ValueError as e:

@@ -24,6 +24,15 @@ def flush_head_start_s(accel) -> float:
     return DO_BENCH_FLUSH_BYTES / accel.memory.dram.sustained_bandwidth_bytes_per_s
 
 
+# the impls of calibration/h200/README.md, by kind (a _graph suffix is stripped first)
+KNOWN_IMPLS = {
+    "ceiling": ("d2d_copy", "gemm_square", "random_row_gather"),
+    "layer": ("linear", "memory_hash_only", "memory_embedding_bag", "memory_gather_sum", r"memory_fused_triton_bd\d+"),
+    "op": ("sdpa_causal",),
+    "block": ("transformer", r"memoryformer_e\d+(_fused)?"),
+}
+
+
 def _int(row, key):
     v = row.get(key)
     if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
@@ -43,6 +52,8 @@ def row_case(row) -> tuple[object, dict]:
     kind, impl, dtype = row.get("kind"), str(row.get("impl") or ""), row.get("dtype")
     graph = impl.endswith("_graph")
     base = impl[: -len("_graph")] if graph else impl
+    if not any(re.fullmatch(p, base) for p in KNOWN_IMPLS.get(kind, ())):
+        raise ValueError(f"no model for kind={kind!r}, impl={impl!r}")
     opts = {"mode": "graph" if graph else "eager", "lowering": "torch"}
     if kind == "ceiling" and base == "d2d_copy":
         elements = int(float(row["bytes_moved"])) // 2 // 4  # read + write bytes counted, fp32

@@ -1,0 +1,323 @@
+"""Analytic engine: physical properties that hold for any workload and machine, and hand-derived checks.
+
+Expected values come from the accelerator configs' datasheet numbers, the reference (paper) shapes and
+the calibration README (../shared/calibration/h200/README.md), never from the engine's own output.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import models
+import workloads
+from hwsim import list_presets, load_accelerator, simulate
+from workloads.builders import lookup_op
+from workloads.op import Workload
+
+PRESETS = tuple(list_presets())
+REL = 1e-9  # float round-off allowance for "never slower" and "equals the sum"
+
+
+# ---- strategies: small random workloads ---------------------------------------------------------------
+
+@st.composite
+def layer_workloads(draw):
+    kind = draw(st.sampled_from(["linear", "memory", "memory_hash", "attention", "norm", "gelu", "gather", "copy"]))
+    dtype = draw(st.sampled_from(["bf16", "fp32"]))
+    if kind in ("memory", "memory_hash"):
+        tau = draw(st.sampled_from([4, 8]))
+        d_in = tau * draw(st.integers(1, 24))
+        return workloads.layer(kind, draw(st.integers(1, 256)), d_in, draw(st.sampled_from([16, 64, 96, 256])),
+                               tau=tau, dtype=dtype)
+    if kind == "attention":
+        batch = draw(st.integers(1, 2))
+        return workloads.layer("attention", batch * draw(st.integers(1, 128)), 64 * draw(st.integers(1, 3)),
+                               batch=batch, dtype=dtype)
+    if kind == "gather":
+        return workloads.layer("gather", draw(st.integers(1, 512)), 1, draw(st.sampled_from([16, 64, 512])),
+                               dtype=dtype, table_rows=draw(st.integers(1, 4096)))
+    return workloads.layer(kind, draw(st.integers(1, 512)), draw(st.integers(1, 512)),
+                           draw(st.integers(1, 512)), dtype=dtype, bias=draw(st.booleans()))
+
+
+@st.composite
+def block_workloads(draw):
+    kind = draw(st.sampled_from(["transformer", "memoryformer"]))
+    hidden = 64 * draw(st.integers(1, 4))
+    return workloads.block(kind, hidden, draw(st.integers(1, 128)), draw(st.integers(1, 2)),
+                           expand_bits=draw(st.integers(0, 2)), dtype=draw(st.sampled_from(["bf16", "fp32"])),
+                           share_qkv_hash=draw(st.booleans()))
+
+
+any_workload = st.one_of(layer_workloads(), block_workloads())
+# documented simulate options; None = the accelerator's own default. (lookup_impl "fused" moves a hash's
+# work into its lookup's kernel, so per-op bounds do not apply to it.)
+options = st.fixed_dictionaries({"mode": st.sampled_from([None, "eager", "graph"]),
+                                 "lowering": st.sampled_from([None, "torch", "fused"]),
+                                 "lookup_impl": st.sampled_from([None, "embedding_bag", "gather_sum"]),
+                                 "bank_mapping": st.sampled_from([None, "interleaved", "by_table", "hashed"]),
+                                 "tables_resident": st.sampled_from([None, True])})
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def run(workload, accel, opts):
+    return simulate(workload, accel, **{k: v for k, v in opts.items() if v is not None})
+
+
+def doubled(mapping) -> dict:
+    return {k: 2 * v for k, v in mapping.items()}
+
+
+def faster_machines(accel):
+    """The machine with one resource doubled, each in turn (dotted override keys, as sweeps use them)."""
+    c = accel.compute
+    yield "dram bandwidth", accel.with_overrides(
+        {"memory.dram.bandwidth_bytes_per_s": 2 * accel.memory.dram.bandwidth_bytes_per_s})
+    yield "matrix peak", accel.with_overrides({"compute.matrix.peak_flops_per_s": doubled(c.matrix.peak_flops_per_s)})
+    yield "vector peak", accel.with_overrides({"compute.vector.peak_flops_per_s": doubled(c.vector.peak_flops_per_s)})
+    if accel.memory.sram:
+        yield "cache bandwidth", accel.with_overrides(
+            {"memory.sram[0].bandwidth_bytes_per_s": 2 * accel.memory.sram[0].bandwidth_bytes_per_s})
+
+
+# ---- properties ---------------------------------------------------------------------------------------
+
+@PROPERTY
+@given(w=any_workload, preset=st.sampled_from(PRESETS), opts=options)
+def test_doubling_a_resource_never_makes_anything_slower(w, preset, opts):
+    base_accel = load_accelerator(preset)
+    base = run(w, base_accel, opts)
+    for what, faster_accel in faster_machines(base_accel):
+        # the override really took effect (else this test would pass vacuously)
+        assert faster_accel != base_accel, what
+        faster = run(w, faster_accel, opts)
+        assert faster.latency_s <= base.latency_s * (1 + REL), (what, faster.latency_s, base.latency_s)
+        # per op: the device time of its kernels. (time_s also holds the wait for the host to launch the
+        # op, which grows when the op before it finishes sooner, so it is not monotone op by op.)
+        slower = faster.ops["busy_s"].to_numpy() > base.ops["busy_s"].to_numpy() * (1 + REL)
+        assert not slower.any(), (what, list(base.ops["op"][slower]))
+
+
+@PROPERTY
+@given(w=any_workload, preset=st.sampled_from(PRESETS), opts=options)
+def test_totals_are_the_sums_of_the_op_rows(w, preset, opts):
+    accel = load_accelerator(preset)
+    r = run(w, accel, opts)
+    ops, kernels = r.ops, r.kernels
+    assert len(ops) == len(w.ops)
+    assert list(ops["op"]) == [op.name for op in w.ops]
+    # per-op time covers the whole run: the op rows add up to the end of the last kernel
+    assert ops["time_s"].sum() == pytest.approx(r.latency_s, rel=1e-9)
+    assert r.latency_s == pytest.approx(float(kernels["end_s"].max()), rel=1e-12)
+    # energy: the op rows add up, and they agree with the kernel rows plus idle power over the run
+    assert r.energy_j == pytest.approx(ops["energy_j"].sum(), rel=1e-9)
+    assert r.energy_j == pytest.approx(kernels["dynamic_energy_j"].sum() + accel.energy.idle_power_w * r.latency_s,
+                                       rel=1e-9)
+    assert np.allclose(ops["energy_j"], ops["dynamic_energy_j"] + ops["static_energy_j"], rtol=1e-9, atol=0)
+    # bytes and FLOPs
+    assert r.dram_bytes == pytest.approx(ops["dram_bytes"].sum(), rel=1e-9)
+    assert r.dram_bytes == pytest.approx(kernels["dram_bytes"].sum(), rel=1e-9)
+    assert r.flops == w.flops
+    assert (ops["time_s"] >= 0).all() and (ops["energy_j"] >= 0).all() and (ops["dram_bytes"] >= 0).all()
+
+
+@PROPERTY
+@given(w=any_workload, preset=st.sampled_from(PRESETS), opts=options)
+def test_no_op_beats_the_roofline(w, preset, opts):
+    accel = load_accelerator(preset)
+    r = run(w, accel, opts)
+    # the fastest any unit of this machine computes, over every dtype it lists
+    peak_flops = max(max(accel.compute.matrix.peak_flops_per_s.values()),
+                     max(accel.compute.vector.peak_flops_per_s.values()))
+    peak_dram = accel.memory.dram.bandwidth_bytes_per_s  # datasheet peak, not the sustained figure
+    rows = r.ops.set_index("op")
+    for op in w.ops:
+        row = rows.loc[op.name]
+        # A causal attention kernel may skip the masked upper triangle, but never more than half of the
+        # products (op.flops counts attention dense, as the paper does).
+        must_compute = op.flops / 2 if op.kind.value == "attention" and op.dims.get("causal") else op.flops
+        # Bytes that must leave the chip at least: the op's result. (Its compulsory reads are an upper bound
+        # on DRAM traffic, not a lower one: an input may still sit in a cache.)
+        must_write = op.total_bytes_written
+        lower = max(must_compute / peak_flops, must_write / peak_dram)
+        assert row["busy_s"] >= lower * (1 - REL), (op.name, row["busy_s"], lower)
+        assert row["time_s"] >= row["busy_s"] * (1 - REL), op.name  # launch waits only add
+        assert row["bound"] in {"compute", "dram", "sram", "banks", "latency", "min_kernel", "launch"}
+
+
+def test_fused_lookup_impl_keeps_a_hash_that_no_lookup_absorbs():
+    w = workloads.layer("memory_hash", 8192, 2048, 2048)
+    r = simulate(w, "h200", lookup_impl="fused")
+    assert r.latency_s > 0 and r.energy_j > 0
+
+
+def test_fused_lookup_impl_on_a_plain_gather_runs_or_says_why():
+    w = workloads.layer("gather", 1024, 1, 64, table_rows=4096)
+    try:
+        r = simulate(w, "h200", lookup_impl="fused")
+    except ValueError:
+        return
+    assert r.latency_s > 0
+
+
+# ---- hand-derived operating points on the H200 ---------------------------------------------------------
+
+def test_large_square_bf16_gemm_on_h200_runs_at_peak_times_efficiency_with_wave_quantisation():
+    h200 = load_accelerator("h200")
+    m = 8192
+    r = simulate(workloads.layer("linear", m, m, m, dtype="bf16"), h200)
+    # h200.yaml: 989 TFLOP/s dense bf16, 132 SMs, 128 x 128 output tiles, per-tile efficiency 0.835.
+    tiles = (m // 128) ** 2  # 4096
+    waves = math.ceil(tiles / 132)  # 32 waves, the last one 31.03 / 32 full
+    quantisation = tiles / (132 * waves)
+    expected = 2 * m**3 / (989e12 * 0.835 * quantisation)
+    assert r.latency_s == pytest.approx(expected, rel=0.10)
+    # the compute term itself is exactly the hand figure
+    assert r.ops.loc[0, "compute_s"] == pytest.approx(expected, rel=1e-6)
+    # and it is near the measured ceiling (README: ~800 TFLOP/s -> 1.37 ms)
+    assert 2 * m**3 / r.latency_s == pytest.approx(800e12, rel=0.10)
+
+
+def test_large_square_bf16_gemm_on_h200_is_labelled_compute_bound():
+    r = simulate(workloads.layer("linear", 8192, 8192, 8192, dtype="bf16"), "h200")
+    assert r.ops.loc[0, "bound"] == "compute"
+
+
+def test_one_gib_copy_on_h200_is_dram_bound_at_the_streaming_rate():
+    r = simulate(workloads.layer("copy", 2**28, 1, dtype="fp32"), "h200")  # 1 GiB of fp32 read, 1 GiB written
+    expected = 2 * 2**30 / (4.8e12 * 0.88)  # h200.yaml: 4.8 TB/s datasheet, 0.88 streaming efficiency
+    assert r.ops.loc[0, "bound"] == "dram"
+    assert r.dram_bytes == 2 * 2**30
+    assert r.latency_s == pytest.approx(expected, rel=0.05)
+    assert r.latency_s >= expected
+
+
+def test_lookup_on_h200_is_latency_bound_and_linear_in_tokens_at_large_token_counts():
+    h200 = load_accelerator("h200")
+    d, tau = 512, 8
+    k = d // tau
+    lookups = {n: simulate(workloads.layer("memory", n, d, d, tau=tau), h200).ops.set_index("op").loc["lookup"]
+               for n in (32768, 65536, 131072)}
+    for n, row in lookups.items():
+        assert row["bound"] == "latency"
+        # Little's law: embedding_bag gives every (token, table, column) element its own dependent
+        # index-then-row read; 270336 threads keep that many in flight, each step costs between two L2
+        # hits (the table, 16.8 MB, fits in the 60 MiB L2) and an L2 hit plus an HBM access.
+        waves = n * k * d / h200.compute.threads_in_flight
+        l2, hbm = h200.memory.sram[0].latency_s, h200.memory.dram.latency_s
+        assert 2 * l2 * (1 - REL) <= row["latency_s"] / waves <= (l2 + hbm) * (1 + REL)
+    # the fixed costs (launches, the small bookkeeping kernels) fade: time doubles with the tokens
+    assert lookups[65536]["time_s"] / lookups[32768]["time_s"] == pytest.approx(2, rel=0.03)
+    assert lookups[131072]["time_s"] / lookups[65536]["time_s"] == pytest.approx(2, rel=0.03)
+    # doubling the threads in flight halves the latency term (Little's law: throughput = concurrency / latency)
+    more = h200.with_overrides({"compute.threads_in_flight": 2 * h200.compute.threads_in_flight})
+    row = simulate(workloads.layer("memory", 65536, d, d, tau=tau), more).ops.set_index("op").loc["lookup"]
+    assert row["latency_s"] == pytest.approx(lookups[65536]["latency_s"] / 2, rel=1e-6)
+
+
+# ---- on-chip lookup banks (lut-asic) -------------------------------------------------------------------
+
+LUT_TOKENS, LUT_TABLES, LUT_TAU, LUT_WIDTH = 16384, 32, 8, 512  # rows of 512 bf16 = 1 KiB: 16 banks wide
+
+
+def lookup_workload(stream: np.ndarray) -> Workload:
+    op = lookup_op("lookup", LUT_TOKENS, LUT_TABLES, LUT_TAU, LUT_WIDTH, "bf16", index_stream=stream)
+    return Workload("lookup-only", (op,))
+
+
+def balanced_stream() -> np.ndarray:
+    """Every bank gets the same load under the interleaved mapping: global row g = t * 256 + bucket starts at
+    bank 16 g mod 512, i.e. one of 32 slots (g mod 32); bucket = token mod 32 sends every table's rows to
+    each slot equally often (256 is a multiple of 32, so the table offset does not shift the slot)."""
+    tokens = np.arange(LUT_TOKENS)
+    return np.broadcast_to((tokens % 32)[:, None], (LUT_TOKENS, LUT_TABLES)).copy()
+
+
+def test_on_chip_lookup_with_resident_tables_is_bank_bound_at_the_bank_rate():
+    lut = load_accelerator("lut-asic")
+    assert lut.lookup.placement == "on_chip"
+    r = simulate(lookup_workload(balanced_stream()), lut, tables_resident=True)
+    row = r.ops.loc[0]
+    rows = LUT_TOKENS * LUT_TABLES
+    row_bytes = LUT_WIDTH * 2
+    # lut-asic.yaml: 512 banks of 64 B, one access per bank per cycle at 1.0 GHz
+    expected = rows * math.ceil(row_bytes / 64) / 512 / 1.0e9
+    assert row["bound"] == "banks"
+    assert row["banks_s"] == pytest.approx(expected, rel=0.01)
+    assert row["time_s"] == pytest.approx(expected, rel=0.05)
+    assert "busiest" not in row["notes"]  # a balanced stream has no hot bank
+
+
+def test_skewed_stream_is_slower_by_the_busiest_bank_factor_and_says_so():
+    lut = load_accelerator("lut-asic")
+    balanced = simulate(lookup_workload(balanced_stream()), lut, tables_resident=True).ops.loc[0]
+    # every token picks bucket 0 in every table: all rows start at bank 0 and cover banks 0..15, so
+    # 16 of the 512 banks serve everything: the busiest bank has 512 / 16 = 32x the mean load
+    skewed = simulate(lookup_workload(np.zeros((LUT_TOKENS, LUT_TABLES), dtype=np.int64)), lut,
+                      tables_resident=True).ops.loc[0]
+    factor = 512 / 16
+    assert skewed["time_s"] > balanced["time_s"]
+    assert skewed["banks_s"] == pytest.approx(factor * balanced["banks_s"], rel=0.01)
+    assert "busiest" in skewed["notes"]
+    assert f"{factor:.2f}x" in skewed["notes"]
+
+
+# ---- energy --------------------------------------------------------------------------------------------
+
+def test_static_energy_is_idle_power_times_latency():
+    for preset, w in [("h200", workloads.layer("linear", 1024, 1024, 1024)),
+                      ("lut-asic", workloads.block("memoryformer", 256, 64))]:
+        accel = load_accelerator(preset)
+        r = simulate(w, accel)
+        assert r.static_energy_j == pytest.approx(accel.energy.idle_power_w * r.latency_s, rel=1e-9)
+        assert r.energy_j == pytest.approx(r.static_energy_j + r.dynamic_energy_j, rel=1e-9)
+
+
+def test_dynamic_energy_of_a_pure_bf16_matmul_on_h200_by_hand():
+    h200 = load_accelerator("h200")
+    r = simulate(workloads.layer("linear", 2048, 2048, 2048, dtype="bf16"), h200)
+    row = r.ops.loc[0]
+    assert row["flops"] == 2 * 2048**3
+    e = h200.energy
+    assert e.active_power_w == 250 and e.mac_j_per_flop["bf16"] == pytest.approx(0.44e-12)
+    by_hand = (e.active_power_w * row["busy_s"]                                  # active floor while busy
+               + e.mac_j_per_flop["bf16"] * row["flops"]                         # tensor-core MACs
+               + h200.memory.dram.energy_per_byte_j * row["dram_bytes"]          # DRAM path
+               + h200.memory.sram[0].energy_per_byte_j * row["sram_bytes"])      # L2 hits
+    assert row["dynamic_energy_j"] == pytest.approx(by_hand, rel=1e-9)
+    assert r.dynamic_energy_j == pytest.approx(by_hand, rel=1e-9)
+    # the product reads A and B and writes C at least once
+    assert row["dram_bytes"] >= 3 * 2048 * 2048 * 2
+
+
+# ---- the qualitative result ----------------------------------------------------------------------------
+
+def preset_block(name: str, seq_len: int = 2048, batch: int = 1):
+    p = models.PRESETS[name]
+    return workloads.block(p.kind, p.hidden_size, seq_len, batch, heads=p.heads, tau=p.tau or 8,
+                           expand_bits=p.expand_bits if p.expand_bits is not None else 2)
+
+
+def test_memoryformer_block_is_slower_on_h200_for_fewer_flops():
+    mf, tf = preset_block("memoryformer-base"), preset_block("pythia-410m")
+    h200 = load_accelerator("h200")
+    rm, rt = simulate(mf, h200), simulate(tf, h200)
+    # calibration README: MemoryFormer blocks run 7x to 50x slower than Transformer blocks on a real H200
+    assert 5 < rm.latency_s / rt.latency_s < 60
+    # paper: 10.2 vs 34.4 GFLOPs (paper convention) -> about 30%
+    assert rm.flops < 0.35 * rt.flops
+    assert rm.flops_paper < 0.35 * rt.flops_paper
+    lookups = rm.ops[rm.ops["kind"] == "lookup"]
+    assert len(lookups) == 5  # q, k, v, m1, m2
+    assert lookups["time_s"].sum() > 0.5 * rm.latency_s
+    assert set(lookups["bound"]) <= {"latency", "dram"}
+
+
+def test_memoryformer_block_is_faster_than_the_transformer_on_the_lookup_asic():
+    mf, tf = preset_block("memoryformer-base"), preset_block("pythia-410m")
+    lut = load_accelerator("lut-asic")
+    rm, rt = simulate(mf, lut, tables_resident=True), simulate(tf, lut, tables_resident=True)
+    assert rm.latency_s < rt.latency_s
+    assert set(rm.ops.loc[rm.ops["kind"] == "lookup", "bound"]) == {"banks"}
