@@ -61,20 +61,23 @@ def _analytic(workload, accel, opts) -> Result:
     return assemble(workload, accel, "analytic", opts, sched, kernel_energy)
 
 
-def assemble(workload, accel, engine: str, opts, sched, kernel_energy, extra=None) -> Result:
+def assemble(workload, accel, engine: str, opts, sched, kernel_energy, extra=None, time_s=None) -> Result:
     """Per-op rows from scheduled kernels (shared by the engines so both report the same way).
-    Plain dict sums, one DataFrame at the end: a block assembles in well under a millisecond."""
+    Plain dict sums, one DataFrame at the end: a block assembles in well under a millisecond.
+    time_s: the part of the latency charged to each kernel; default: how far it moves the latest end
+    so far, in launch order (kernels one after another); the DES passes its rule for overlapping kernels."""
     import pandas as pd
 
     terms = ("compute", "dram", "sram", "banks", "latency")
     krows, prev_end = [], 0.0
     per_op: dict[str, dict] = {}
-    for s in sched:
+    for i, s in enumerate(sched):
         c = s.cost
         energy = kernel_energy(c, accel)
         dyn = sum(energy.values())
+        charged = max(0.0, s.end_s - prev_end) if time_s is None else time_s[i]
         row = {"kernel": c.kernel.name, "op": c.kernel.op, "unit": c.kernel.unit, "start_s": s.start_s,
-               "end_s": s.end_s, "time_s": max(0.0, s.end_s - prev_end), "busy_s": c.busy_s, "launch_stall_s": s.stall_s,
+               "end_s": s.end_s, "time_s": charged, "busy_s": c.busy_s, "launch_stall_s": s.stall_s,
                "bound": c.bound, "dram_bytes": c.dram_bytes, "sram_bytes": c.sram_bytes,
                "lookup_bytes": c.lookup_accesses * accel.lookup.bank_width_bytes, "dynamic_energy_j": dyn,
                **{f"{t}_s": c.terms_s[t] for t in terms}, "notes": c.notes,
