@@ -381,3 +381,23 @@ def test_exact_flops_at_least_twice_paper_flops(kind, d, s, batch):
         assert op.total_bytes > 0
     assert w.total_bytes > 0
     assert w.flops_paper > 0
+
+
+@pytest.mark.parametrize("weighting", ["paper", "official"])
+def test_flop_formulas_registered_with_torch_match_the_workload(weighting):
+    """models/ registers FLOP formulas for its custom ops (it may not import workloads); they must give
+    the same counts as workloads.flops for hash, lookup and attention."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import models
+
+    cfg = models.MemoryFormerConfig(64, 4, tau=8, weighting=weighting)
+    block = models.MemoryFormerBlock(cfg)
+    x = torch.randn(2, 16, 64)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        block(x)
+    counted = counter.get_total_flops()
+    w = workloads.block("memoryformer", 64, 16, batch=2, heads=4, tau=8, weighting=weighting, dtype="fp32")
+    expected = sum(op.flops for op in w.ops if op.kind.value in ("hash", "lookup", "attention"))
+    assert counted == expected
