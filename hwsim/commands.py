@@ -4,7 +4,7 @@ from __future__ import annotations
 from hwsim.outputs import out_dir, save_figure, write_csv
 
 
-def _positive(name: str, value: int) -> None:
+def positive_arg(name: str, value: int) -> None:
     if value <= 0:
         raise ValueError(f"{name}: expected a positive integer, given {value}")
 
@@ -22,7 +22,7 @@ def figure1(args) -> int:
     from hwsim import plots
     from workloads.paper import figure1_rows
 
-    _positive("--tau", args.tau)
+    positive_arg("--tau", args.tau)
     out = out_dir(args.out)
     df = pd.DataFrame(figure1_rows(tau=args.tau))
     write_csv(df, out / "figure1.csv")
@@ -47,7 +47,7 @@ def tables(args) -> int:
     from workloads.memory import model_memory_rows
     from workloads.paper import table1_rows, table3_rows, table5_rows
 
-    _positive("--seq-len", args.seq_len)
+    positive_arg("--seq-len", args.seq_len)
     out = out_dir(args.out)
     presets = list(models.PRESETS.values())
     t1 = pd.DataFrame(table1_rows(presets, args.seq_len))
@@ -97,8 +97,8 @@ def buckets(args) -> int:
     from hwsim import plots
     from workloads.streams import bucket_counts, bucket_summary
 
-    _positive("--seq-len", args.seq_len)
-    _positive("--batch", args.batch)
+    positive_arg("--seq-len", args.seq_len)
+    positive_arg("--batch", args.batch)
     preset = models.get_preset(args.model)
     if preset.kind != "memoryformer":
         raise ValueError(f"--model: expected a MemoryFormer preset, given {args.model!r} (a {preset.kind})")

@@ -82,7 +82,6 @@ def lookup_gather(op: Op, access_bytes: int | None = None, chains: int | None = 
 
 
 def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
-    b = _b(op.dtype)
     reads, writes = op.total_bytes_read, op.total_bytes_written
     if op.kind is OpKind.MATMUL:
         d = op.dims

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from hwsim.commands import positive_arg
 from hwsim.outputs import out_dir, save_figure, write_csv
 from hwsim.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 
@@ -17,11 +18,6 @@ def load_accel(flag: str, name):
         return hwsim.load_accelerator(name)
     except hwsim.ConfigError as e:
         raise ValueError(f"{flag}: {e}") from None
-
-
-def _positive(name: str, value: int) -> None:
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive integer, given {value}")
 
 
 def sim_options(args) -> dict:
@@ -72,8 +68,8 @@ def simulate(args) -> int:
 
     import hwsim
 
-    _positive("--seq-len", args.seq_len)
-    _positive("--batch", args.batch)
+    positive_arg("--seq-len", args.seq_len)
+    positive_arg("--batch", args.batch)
     accel = load_accel("--accel", args.accel)
     out = out_dir(args.out)
     w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced)
@@ -141,8 +137,8 @@ def compare(args) -> int:
 
     import hwsim
 
-    _positive("--seq-len", args.seq_len)
-    _positive("--batch", args.batch)
+    positive_arg("--seq-len", args.seq_len)
+    positive_arg("--batch", args.batch)
     if args.model not in PAIRS:
         raise ValueError(f"--model: expected one of {', '.join(PAIRS)} (compared with its MemoryFormer of the same "
                          f"size), given {args.model!r}")
@@ -173,7 +169,7 @@ def roofline(args) -> int:
     import hwsim
     from hwsim import plots
 
-    _positive("--seq-len", args.seq_len)
+    positive_arg("--seq-len", args.seq_len)
     accel = load_accel("--accel", args.accel)
     out = out_dir(args.out)
     w, _ = preset_workload(args.model, args.seq_len, args.batch)

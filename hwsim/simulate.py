@@ -47,8 +47,6 @@ def simulate(workload, accelerator, engine: str = "analytic", **options) -> Resu
 
 
 def _analytic(workload, accel, opts) -> Result:
-    import pandas as pd
-
     from hwsim.analytic import kernel_cost, schedule
     from hwsim.energy import kernel_energy
 
