@@ -34,24 +34,31 @@ def start_banks(global_rows: np.ndarray, tables: np.ndarray, row_span: int, bank
     raise ValueError(f"bank_mapping must be one of {BANK_MAPPINGS}, given {mapping!r}")
 
 
+def spread(starts: np.ndarray, row_span: int, banks: int) -> np.ndarray:
+    """Accesses per bank (n, banks) from row start counts (n, banks): a row starting at bank s covers
+    banks s .. s + span - 1 (mod banks)."""
+    full, rest = divmod(row_span, banks)
+    out = np.zeros(starts.shape, dtype=np.int64)
+    if full:
+        out += full * starts.sum(axis=1, keepdims=True)
+    if rest:  # circular box sum of width `rest`, ending at each bank
+        ext = np.concatenate([starts[:, banks - rest + 1:], starts], axis=1) if rest > 1 else starts
+        cs = np.zeros((starts.shape[0], ext.shape[1] + 1), dtype=np.int64)
+        np.cumsum(ext, axis=1, out=cs[:, 1:])
+        out += cs[:, rest:rest + banks] - cs[:, :banks]
+    return out
+
+
+
 def bank_loads(stream: np.ndarray, rows_per_table: int, row_span: int, banks: int, mapping: str) -> np.ndarray:
     """Accesses per bank per token: (tokens, banks) from an index stream (tokens, tables) of bucket ids."""
     tokens, tables = stream.shape
     t_ids = np.broadcast_to(np.arange(tables), stream.shape)
     g = stream.astype(np.int64) + t_ids * rows_per_table
     start = start_banks(g, t_ids, row_span, banks, mapping).astype(np.int64)  # (tokens, tables)
-    loads = np.zeros((tokens, banks), dtype=np.int32)
-    if row_span >= banks:  # every row covers all banks evenly, with a remainder
-        full, rest = divmod(row_span, banks)
-        loads += full * tables
-        if rest == 0:
-            return loads
-        row_span = rest
-    # each row adds 1 to banks start .. start + span - 1 (mod banks)
-    offs = (start[..., None] + np.arange(row_span)) % banks  # (tokens, tables, span)
-    flat = (np.arange(tokens)[:, None, None] * banks + offs).ravel()
-    loads += np.bincount(flat, minlength=tokens * banks).reshape(tokens, banks).astype(np.int32)
-    return loads
+    key = (np.arange(tokens)[:, None] * banks + start).ravel()
+    starts = np.bincount(key, minlength=tokens * banks).reshape(tokens, banks)  # rows starting at each bank
+    return spread(starts, row_span, banks)
 
 
 def conflict_factor_from_stream(stream: np.ndarray, rows_per_table: int, row_bytes: float, bank_width: float,

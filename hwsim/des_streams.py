@@ -79,21 +79,6 @@ def tiling(tokens: int, tile_tokens: int | None, coarse: bool, tiles_per_op: int
     return Tiling(tokens, max(1, min(int(t), tokens)), coarse)
 
 
-def spread(starts: np.ndarray, row_span: int, banks: int) -> np.ndarray:
-    """Accesses per bank (n, banks) from row start counts (n, banks): a row starting at bank s covers
-    banks s .. s + span - 1 (mod banks), as hwsim.banks.bank_loads."""
-    full, rest = divmod(row_span, banks)
-    out = np.zeros(starts.shape, dtype=np.int64)
-    if full:
-        out += full * starts.sum(axis=1, keepdims=True)
-    if rest:  # circular box sum of width `rest`, ending at each bank
-        ext = np.concatenate([starts[:, banks - rest + 1:], starts], axis=1) if rest > 1 else starts
-        cs = np.zeros((starts.shape[0], ext.shape[1] + 1), dtype=np.int64)
-        np.cumsum(ext, axis=1, out=cs[:, 1:])
-        out += cs[:, rest:rest + banks] - cs[:, :banks]
-    return out
-
-
 @dataclass(frozen=True, eq=False)
 class LookupDemand:
     """What one lookup kernel asks of the memories, unit by unit (arrays of length `units` unless noted)."""
@@ -179,7 +164,7 @@ def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_ma
         key += unit_of_token[:, None] * lk.banks
         starts = np.bincount(key.ravel() if in_banks is None else key[in_banks],
                              minlength=units * lk.banks).reshape(units, lk.banks)
-        loads = spread(starts, row_span, lk.banks)
+        loads = bank_model.spread(starts, row_span, lk.banks)
         bank_requests = loads.sum(axis=0)
         bank_s = (loads / accel.clock_hz).astype(np.float32)                # a bank serves one access per cycle
         miss = np.zeros(stream.shape, bool) if in_banks is None else ~in_banks

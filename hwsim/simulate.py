@@ -66,7 +66,8 @@ def assemble(workload, accel, engine: str, opts, sched, kernel_energy, extra=Non
     so far, in launch order (kernels one after another); the DES passes its rule for overlapping kernels."""
     import pandas as pd
 
-    terms = ("compute", "dram", "sram", "banks", "latency")
+    from hwsim.analytic import TERMS as terms
+
     krows, prev_end = [], 0.0
     per_op: dict[str, dict] = {}
     for i, s in enumerate(sched):

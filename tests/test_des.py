@@ -22,7 +22,8 @@ import workloads
 from hwsim import banks as bank_model
 from hwsim import des_plots, des_progress, list_presets, load_accelerator, simulate
 from hwsim.des_report import attribute
-from hwsim.des_streams import draw_stream, spread
+from hwsim.banks import spread
+from hwsim.des_streams import draw_stream
 from hwsim.des_trace import write_trace_json
 from workloads.op import OpKind, Workload
 
