@@ -47,8 +47,7 @@ def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, d
         print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...", file=sys.stderr,
               flush=True)
         return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype), p
-    return workloads.block(p.kind, p.hidden_size, seq_len, batch, heads=p.heads, tau=p.tau or 8,
-                           expand_bits=p.expand_bits if p.expand_bits is not None else 2, dtype=dtype), p
+    return workloads.builders.preset_block(p, seq_len, batch, dtype), p
 
 
 def _op_table(result):

@@ -181,6 +181,19 @@ def copy_op(name, elements, dtype, deps=()) -> Op:
               {"activations": elements * b}, deps, {"elements": elements})
 
 
+def preset_tau(preset) -> tuple[int, int]:
+    """(tau, expand_bits) of a models.ModelPreset; Transformer presets carry none and get the defaults."""
+    return (preset.tau if preset.tau is not None else 8,
+            preset.expand_bits if preset.expand_bits is not None else 2)
+
+
+def preset_block(preset, seq_len: int, batch: int = 1, dtype: str = "bf16") -> Workload:
+    """One block of a models.ModelPreset (duck-typed: no torch import) in closed form."""
+    tau, e = preset_tau(preset)
+    return block(preset.kind, preset.hidden_size, seq_len, batch, heads=preset.heads, tau=tau, expand_bits=e,
+                 dtype=dtype)
+
+
 LAYER_KINDS = ("linear", "memory", "memory_hash", "attention", "norm", "gelu", "gather", "copy")
 
 

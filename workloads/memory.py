@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from workloads.builders import block as build_block
+from workloads.builders import preset_block, preset_tau
 from workloads.flops import paper_block_flops
 from workloads.op import OpKind, dtype_bytes
 
@@ -36,11 +37,10 @@ def model_memory_rows(presets, seq_len: int = 2048, dtype: str = "fp16") -> list
     """One row per preset: parameters, weight and table bytes per block and per model, FC FLOPs per block."""
     rows = []
     for p in presets:
-        tau = p.tau or 8
-        e = p.expand_bits if p.expand_bits is not None else 2
+        tau, e = preset_tau(p)
         params = block_parameters(p.kind, p.hidden_size, tau, e)
         b = dtype_bytes(dtype)
-        w = build_block(p.kind, p.hidden_size, seq_len, heads=p.heads, tau=tau, expand_bits=e, dtype=dtype)
+        w = preset_block(p, seq_len, dtype=dtype)
         fc_paper = sum(op.flops_paper for op in w.ops if op.kind is not OpKind.ATTENTION)
         formula = paper_block_flops(p.kind, p.hidden_size, seq_len, tau, with_attention=False)
         rows.append({

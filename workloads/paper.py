@@ -6,7 +6,7 @@ the paper-counted terms over the block's ops, and `flops` everything that runs a
 """
 from __future__ import annotations
 
-from workloads.builders import block, layer
+from workloads.builders import block, layer, preset_block, preset_tau
 from workloads.flops import paper_attention_flops, paper_block_flops
 from workloads.memory import block_table_bytes, fc_weight_bytes
 
@@ -38,16 +38,16 @@ def figure1_rows(hidden_sizes=FIGURE1_HIDDEN_SIZES, seq_lens=FIGURE1_SEQ_LENS, t
 def table1_rows(presets, seq_len: int = 2048) -> list[dict]:
     rows = []
     for p in presets:
-        tau = p.tau or 8
+        tau, e = preset_tau(p)
         total = paper_block_flops(p.kind, p.hidden_size, seq_len, tau)
-        w = block(p.kind, p.hidden_size, seq_len, heads=p.heads, tau=tau, expand_bits=p.expand_bits or 2)
+        w = preset_block(p, seq_len)
         printed = TABLE1_PRINTED_GFLOPS.get(p.name, (None, None))
         rows.append({
             "model": p.name, "layers": p.layers, "hidden_size": p.hidden_size,
             "flops_wo_attn_paper": total - paper_attention_flops(seq_len, p.hidden_size),
             "flops_paper": total,
             "flops_paper_ops": w.flops_paper, "flops": w.flops,
-            "table_bytes": block_table_bytes(p.kind, p.hidden_size, tau, p.expand_bits or 2, "fp16")
+            "table_bytes": block_table_bytes(p.kind, p.hidden_size, tau, e, "fp16")
             if p.kind == "memoryformer" else 0,
             "fc_weight_bytes": fc_weight_bytes(p.hidden_size) if p.kind == "transformer" else 0,
             "printed_gflops_wo_attn": printed[0], "printed_gflops": printed[1],
