@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim import commands, sim_commands
+from hwsim import calibrate_command, commands, sim_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["analytic", "des"], default="analytic")
     _add_out(p)
     p.set_defaults(func=sim_commands.validate)
+
+    calibrate_command.add_parser(sub, _add_out)
     return parser
 
 
