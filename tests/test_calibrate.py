@@ -240,7 +240,7 @@ def test_cuda_preset_puts_each_figure_in_its_field(tmp_path):
     assert [s.name for s in a.memory.sram] == ["L2", "SMEM"]
     assert a.memory.sram[0].capacity_bytes == 40 * MiB and close(a.memory.sram[0].latency_s, 250e-9)
     assert a.memory.sram[1].capacity_bytes == stock.memory.sram[1].capacity_bytes
-    assert close(a.runtime.launch_overhead_eager_s, 8e-6 - 1.5e-6)
+    assert close(a.runtime.launch_overhead_eager_s, 8e-6)  # host time per launch; the kernel runs on the GPU
     assert close(a.runtime.launch_overhead_graph_s, 2.5e-6 - 1.5e-6)
     assert close(a.runtime.min_kernel_time_s, 1.5e-6)
     assert close(a.runtime.launch_latency_s, 3e-6) and close(a.runtime.graph_launch_s, 5e-6)
