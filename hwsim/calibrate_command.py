@@ -42,7 +42,7 @@ def report(cal) -> str:
     mem = [f"copy {fmt_bandwidth(f['dram.copy'].value)}"]
     if "dram.read" in f:
         mem.append(f"read {fmt_bandwidth(f['dram.read'].value)}")
-    mem += [f"{k.split('.')[1]} copy {fmt_bandwidth(v.value)}" for k, v in f.items()
+    mem += [f"{k.split('.')[1]} read {fmt_bandwidth(v.value)}" for k, v in f.items()
             if k.startswith("cache.") and k.endswith(".bandwidth")]
     lines.append(f"  memory: {', '.join(mem)}")
     skinny = [(int(k.split('.')[1]), v.value) for k, v in f.items() if k.startswith("skinny.")]

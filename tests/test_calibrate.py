@@ -53,7 +53,7 @@ def test_every_benchmark_writes_rows_of_the_schema(tiny_ctx):
     assert {r["kind"] for r in rows} == {"ceiling", "micro"}
     assert all(r["timing"] == "wall" and r["time_us"] > 0 for r in rows)
     impls = {r["impl"] for r in rows}
-    assert {"gemm_square", "d2d_copy", "random_row_gather", "stream_read", "cache_copy", "linear_stream",
+    assert {"gemm_square", "d2d_copy", "random_row_gather", "stream_read", "cache_read", "linear_stream",
             "pointer_chase", "tiny_op", "sdpa_causal", "embedding_bag"} <= impls
 
 
@@ -136,7 +136,7 @@ def _fig(value, bench):
 CPU_FIGS = {
     "matrix.fp32": _fig(200e9, "gemm_square"), "matrix.bf16": _fig(50e9, "gemm_square"),
     "dram.copy": _fig(20e9, "d2d_copy"), "dram.read": _fig(25e9, "stream_read"),
-    "cache.L3.bandwidth": _fig(100e9, "cache_copy"), "cache.L2.bandwidth": _fig(300e9, "cache_copy"),
+    "cache.L3.bandwidth": _fig(100e9, "cache_read"), "cache.L2.bandwidth": _fig(300e9, "cache_read"),
     "skinny.1": _fig(18e9, "linear_stream"), "skinny.16": _fig(15e9, "linear_stream"),
     **{f"gather.{rb}": _fig(v, "random_row_gather") for rb, v in
        zip(mb.GATHER_ROW_BYTES, (1.6e9, 3e9, 5e9, 8e9, 12e9, 16e9, 19e9, 25e9))},
@@ -197,7 +197,7 @@ def test_cpu_preset_comments_name_the_benchmark_or_the_stock_preset(tmp_path):
     assert "gemm_square" in _line(text, "fp32", after="matrix:")
     assert "d2d_copy" in _line(text, "bandwidth", after="dram:")
     assert "pointer_chase" in _line(text, "latency", after="dram:")
-    assert "cache_copy" in _line(text, "bandwidth", after="name: L3")
+    assert "cache_read" in _line(text, "bandwidth", after="name: L3")
     assert "tiny_op" in _line(text, "launch_overhead_eager")
     assert "sdpa_causal" in _line(text, "attention_efficiency")
     assert "Little's law" in _line(text, "threads_in_flight")
@@ -216,7 +216,7 @@ CUDA_MACHINE = Machine("cuda", "made-up GPU", 100, 80 * 2**30, "test", (CacheLev
 CUDA_FIGS = {
     "matrix.bf16": _fig(700e12, "gemm_square"), "matrix.fp16": _fig(690e12, "gemm_square"),
     "matrix.fp32": _fig(50e12, "gemm_square"), "dram.copy": _fig(3e12, "d2d_copy"),
-    "cache.L2.bandwidth": _fig(9e12, "cache_copy"), "skinny.1": _fig(1.8e12, "linear_stream"),
+    "cache.L2.bandwidth": _fig(9e12, "cache_read"), "skinny.1": _fig(1.8e12, "linear_stream"),
     **{f"gather.{rb}": _fig(v, "random_row_gather") for rb, v in
        zip(mb.GATHER_ROW_BYTES, (0.1e12, 0.2e12, 0.4e12, 0.8e12, 1.2e12, 1.3e12, 1.3e12, 1.3e12))},
     "latency.L2": _fig(250e-9, "pointer_chase"), "latency.dram": _fig(700e-9, "pointer_chase"),

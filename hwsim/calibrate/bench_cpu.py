@@ -186,10 +186,10 @@ def steps(ctx: mb.Ctx) -> list[tuple[str, object]]:
     llc = m.last_level_cache
     out = [(f"matrix {dt}", lambda dt=dt: mb.matrix_peak(ctx, dt)) for dt in ("fp32", "bf16", "fp16")]
     out.append(("stream copy", lambda: mb.stream_copy(ctx)))
-    out.append((f"{llc.name} copy", lambda: mb.cache_copy(ctx, llc.name, llc.size_bytes // 2)))
+    out.append((f"{llc.name} read", lambda: mb.cache_read(ctx, llc.name, llc.size_bytes // 2)))
     l2 = next((c for c in m.caches if c.name == "L2"), None)
     if l2 is not None and l2 is not llc:
-        out.append(("L2 copy", lambda: mb.cache_copy(ctx, "L2", l2.size_bytes // 2)))
+        out.append(("L2 read", lambda: mb.cache_read(ctx, "L2", l2.size_bytes // 2)))
     out.append(("skinny products", lambda: mb.skinny_products(ctx)))
     out.append(("random gathers", lambda: mb.random_gathers(ctx, lambda t, i: t.index_select(0, i))))
     out.append(("pointer chase", lambda: pointer_chase(ctx)))

@@ -6,7 +6,6 @@ torch is passed in, never imported here.
 from __future__ import annotations
 
 import statistics
-import time
 
 from hwsim.calibrate import microbench as mb
 from hwsim.calibrate.records import CacheLevel, Machine
@@ -102,18 +101,10 @@ def pointer_chase(ctx: mb.Ctx):
 
 
 def launch_costs(ctx: mb.Ctx):
-    """Shortest kernel (profiler), launch latency (events around one tiny op on an idle GPU, less its host
-    dispatch and the kernel), graph replay cost per kernel and per graph (graphs of 1 and 100 tiny kernels)."""
+    """Shortest kernel (profiler), launch latency (one tiny op timed as the rows are, less the kernel),
+    graph replay cost per kernel and per graph (graphs of 1 and 100 tiny kernels on an idle GPU)."""
     torch = ctx.torch
     x = torch.zeros(1, device="cuda")
-    # host dispatch of the op used below, measured like launch.tiny_op
-    n = ctx.sizes.tiny_op_calls
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        x.add_(1)
-    host_add = (time.perf_counter() - t0) / n
-    torch.cuda.synchronize()
     kernel = _min_kernel_s(torch, x)
     if kernel is not None:
         ctx.results.row(kind="micro", impl="min_kernel", dtype="fp32", tokens=1, time_us=kernel * 1e6,
@@ -121,13 +112,15 @@ def launch_costs(ctx: mb.Ctx):
         ctx.results.add("launch.min_kernel", kernel, "min_kernel",
                         f"min_kernel: torch.profiler device time of a 1-element add_ = {fmt_time(kernel)}")
     k = kernel if kernel is not None else 1e-6
-    one = _idle_median_s(torch, lambda: x.add_(1))
-    latency = one - host_add - k
-    ctx.results.row(kind="micro", impl="launch_latency", dtype="fp32", tokens=1, time_us=one * 1e6,
-                    extra=f"host_dispatch_us={host_add * 1e6:.2f};kernel_us={k * 1e6:.2f}")
+    # timed as the rows are (L2 flush before, events around): the host has queued the launch while the
+    # flush ran, so what is left is the launch's trip to the device and the kernel
+    one = ctx.time(lambda: x.add_(1))
+    latency = one - k
+    ctx.results.row(kind="micro", impl="launch_latency", dtype="fp32", tokens=1, time_us=t_us(one),
+                    extra=f"kernel_us={k * 1e6:.2f};timing=flush+events")
     ctx.results.add("launch.latency", latency, "launch_latency",
-                    f"launch_latency: one add_ on an idle GPU {fmt_time(one)} between events, less host dispatch "
-                    f"{fmt_time(host_add)} and the kernel {fmt_time(k)}")
+                    f"launch_latency: one add_ timed as the rows are (flush, events) {fmt_time(one)}, less the "
+                    f"kernel {fmt_time(k)}")
     graphs = {}
     for count in (1, TINY_GRAPH_KERNELS):
         s = torch.cuda.Stream()
@@ -153,6 +146,10 @@ def launch_costs(ctx: mb.Ctx):
                     f"{fmt_time(per_kernel)}")
 
 
+def t_us(seconds: float) -> float:
+    return seconds * 1e6
+
+
 def _min_kernel_s(torch, x) -> float | None:
     """Median device duration of a 1-element add_ as the profiler (CUPTI) reports it; None without it."""
     try:
@@ -174,7 +171,7 @@ def steps(ctx: mb.Ctx) -> list[tuple[str, object]]:
     l2 = m.last_level_cache
     out = [(f"matrix {dt}", lambda dt=dt: mb.matrix_peak(ctx, dt)) for dt in ("bf16", "fp16", "fp32")]
     out.append(("stream copy", lambda: mb.stream_copy(ctx)))
-    out.append((f"{l2.name} copy", lambda: mb.cache_copy(ctx, l2.name, l2.size_bytes // 2)))
+    out.append((f"{l2.name} read", lambda: mb.cache_read(ctx, l2.name, l2.size_bytes // 2)))
     out.append(("skinny products", lambda: mb.skinny_products(ctx)))
     out.append(("random gathers", lambda: mb.random_gathers(ctx, lambda t, i: t[i])))
     out.append(("pointer chase", lambda: pointer_chase(ctx)))

@@ -117,30 +117,30 @@ def stream_copy(ctx: Ctx):
                     f"stream_read (sum of {fmt_bytes(n * 4, binary=True)} fp32) = {fmt_bandwidth(n * 4 / t)}")
 
 
-def cache_copy(ctx: Ctx, level: str, working_set: int):
-    """Copy between two buffers that together fill half of `level`, repeated warm: the level's bandwidth."""
+def cache_read(ctx: Ctx, level: str, working_set: int):
+    """Sum over a buffer of `working_set` bytes (half the level), repeated warm: the rate the level
+    serves reads at, which is what the engine asks of it (product tiles re-read, gathered rows that hit)."""
     torch = ctx.torch
-    n = max(1024, working_set // 2 // 4)
+    n = max(1024, working_set // 4)
     a = torch.ones(n, device=ctx.device)
-    b = torch.zeros(n, device=ctx.device)
     if ctx.device == "cuda":
-        # one L2-sized copy takes a few microseconds, less than launching it: replay 20 from a graph so
+        # one L2-sized read takes a few microseconds, less than launching it: replay 20 from a graph so
         # that the device, not the host, sets the pace
         from hwsim.calibrate.validation_set import graphed
 
         reps = 20
 
-        def copies():
+        def reads():
             for _ in range(reps):
-                b.copy_(a)
-        t = ctx.time(graphed(torch, copies), warm=True) / reps
+                a.sum()
+        t = ctx.time(graphed(torch, reads), warm=True) / reps
     else:
-        t = ctx.time(lambda: b.copy_(a), warm=True)
-    moved = 2 * n * 4
-    ctx.results.row(kind="micro", impl="cache_copy", dtype="fp32", bytes_moved=moved, time_us=t * 1e6,
-                    extra=f"{_gbps(moved, t)};level={level};working_set={2 * n * 4}")
-    return ctx.results.add(f"cache.{level}.bandwidth", moved / t, "cache_copy",
-                           f"cache_copy {level} (working set {fmt_bytes(2 * n * 4, binary=True)}, warm): "
+        t = ctx.time(lambda: a.sum(), warm=True)
+    moved = n * 4
+    ctx.results.row(kind="micro", impl="cache_read", dtype="fp32", bytes_moved=moved, time_us=t * 1e6,
+                    extra=f"{_gbps(moved, t)};level={level};working_set={moved};op=sum")
+    return ctx.results.add(f"cache.{level}.bandwidth", moved / t, "cache_read",
+                           f"cache_read {level} (sum of {fmt_bytes(moved, binary=True)}, warm): "
                            f"{fmt_bytes(moved)} in {fmt_time(t)} = {fmt_bandwidth(moved / t)}")
 
 
@@ -201,39 +201,33 @@ def attention_rate(ctx: Ctx):
                            f"{fmt_flops(dense / 2)} (causal half) in {fmt_time(t)} = {fmt_flop_rate(dense / 2 / t)}")
 
 
-TINY_OPS = ("add", "mul", "abs", "exp", "gt", "to_int64", "sum", "arange")
-
-
-def _tiny_op(torch, x, name):
-    return {"add": lambda: x + x, "mul": lambda: x * 2.0, "abs": lambda: x.abs(), "exp": lambda: x.exp(),
-            "gt": lambda: x > 0, "to_int64": lambda: x.to(torch.int64), "sum": lambda: x.sum(-1),
-            "arange": lambda: torch.arange(8, device=x.device)}[name]
+def _tiny_ops(torch, x):
+    """A sequence of different small ops, the kinds a MemoryFormer hash issues: elementwise, casts,
+    reductions, arange. Different ops in turn, not one op repeated, as model code runs them."""
+    return [lambda: x + x, lambda: x * 2.0, lambda: x.abs(), lambda: x.exp(), lambda: x > 0,
+            lambda: x.to(torch.int64), lambda: x.sum(-1), lambda: torch.arange(8, device=x.device)]
 
 
 def tiny_op_cost(ctx: Ctx):
-    """Wall time per tiny op issued back to back (8 elements, no work to speak of): what dispatching one
-    op costs the host. The mix is the kinds of op a MemoryFormer hash issues (elementwise, casts,
-    reductions, arange), timed over `tiny_op_calls` calls per sample; the figure is their mean."""
+    """Wall time per op of the tiny-op sequence issued back to back (8 elements: no work to speak of),
+    `tiny_op_calls` passes per sample: what issuing one op costs the host."""
     torch, calls = ctx.torch, ctx.sizes.tiny_op_calls
     x = torch.randn(8, device=ctx.device)
-    per_op = {}
-    for name in TINY_OPS:
-        fn = _tiny_op(torch, x, name)
+    ops = _tiny_ops(torch, x)
 
-        def loop(fn=fn):
-            for _ in range(calls):
-                fn()
-            ctx.sync()
-        if ctx.device == "cuda":
-            t = _wall_median(ctx, loop) / calls  # host time per launch: the events would see the device
-        else:
-            t = ctx.time(loop) / calls
-        per_op[name] = t
-        ctx.results.row(kind="micro", impl="tiny_op", dtype="fp32", tokens=1, d_in=8, time_us=t * 1e6,
-                        extra=f"op={name};calls={calls}")
-    mean = sum(per_op.values()) / len(per_op)
-    return ctx.results.add("launch.tiny_op", mean, "tiny_op",
-                           f"tiny_op mean {fmt_time(mean)} per op over {', '.join(f'{k} {v * 1e6:.2f}' for k, v in per_op.items())} us")
+    def loop():
+        for _ in range(calls):
+            for op in ops:
+                op()
+        ctx.sync()
+    n = calls * len(ops)
+    # on CUDA the host's time per launch (events would see the device); on a CPU the two are one
+    t = (_wall_median(ctx, loop) if ctx.device == "cuda" else ctx.time(loop)) / n
+    ctx.results.row(kind="micro", impl="tiny_op", dtype="fp32", tokens=n, d_in=8, time_us=t * 1e6,
+                    extra="ops=add,mul,abs,exp,gt,to_int64,sum,arange;per_op_us")
+    return ctx.results.add("launch.tiny_op", t, "tiny_op",
+                           f"tiny_op: {n} ops (add, mul, abs, exp, gt, to, sum, arange in turn) at "
+                           f"{fmt_time(t)} each")
 
 
 def _wall_median(ctx: Ctx, fn, reps: int = 7) -> float:

@@ -8,14 +8,13 @@ measure it (energies, process node, DRAM organisation, ...).
 Figure keys (records.Results.figures):
   matrix.{fp32,bf16,fp16}  FLOP/s of square products       attention      FLOP/s of causal SDPA
   dram.copy, dram.read     B/s streaming copy / read         skinny.{n}     B/s of weights, n-token products
-  cache.{level}.bandwidth  B/s copy inside a cache level     gather.{bytes} B/s of gathered rows
+  cache.{level}.bandwidth  B/s read from a cache level     gather.{bytes} B/s of gathered rows
   latency.{dram,<level>}   s per dependent read              launch.tiny_op s per tiny eager op
   launch.{graph_kernel,latency,graph,min_kernel} (CUDA)      embedding_bag  B/s (for the record)
 """
 from __future__ import annotations
 
 import json
-import math
 
 from hwsim.calibrate.records import Figure, Machine
 from hwsim.units import (fmt_bandwidth, fmt_bytes, fmt_energy, fmt_flop_rate, fmt_frequency, fmt_power,
@@ -281,11 +280,3 @@ def _energy(L, stock, dtypes, sn):
     L.add(1, "hash_per_chunk", fmt_energy(e.hash_per_chunk_j), sn)
     L.add(1, "notes", json.dumps(f"Energies are stock {stock.name}'s; calibrate times, it does not meter power."))
 
-
-def gather_summary(figs: dict[str, Figure]) -> str:
-    pts = sorted((int(k.split(".")[1]), f.value) for k, f in figs.items() if k.startswith("gather."))
-    return ", ".join(f"{rb} B {v / 1e9:.2f}" for rb, v in pts) + " GB/s" if pts else ""
-
-
-def is_finite_positive(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
