@@ -15,13 +15,13 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.calibrate.records import FIELDS, VALIDATION_KINDS, Results
+from hwsim.io.progress import progress_bar
 
 __all__ = ["calibrate", "Calibration", "check_args", "DEVICES", "run_benchmarks"]
 
@@ -86,8 +86,6 @@ def _cuda_check(torch) -> None:
 
 def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
     """Benchmarks, then the validation set, with one progress bar -> (Results, Machine, skipped cases)."""
-    from tqdm import tqdm
-
     from hwsim.calibrate import microbench as mb
     from hwsim.calibrate import timing, validation_set
 
@@ -112,21 +110,19 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
     skipped = []
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 products on the fp32 pipeline, as the stock rows
-    bar = tqdm(total=len(steps) + len(cases), desc="calibrate", unit="bench", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(len(steps) + len(cases), "calibrate", enabled=progress, unit="bench", delay_s=0.0)
     try:
         with torch.no_grad():
             for label, fn in steps:
-                bar.set_postfix_str(label)
+                bar.describe(label)
                 fn()
-                bar.update()
+                bar.advance()
             measured = tuple(dt for dt in ("fp32", "bf16", "fp16") if f"matrix.{dt}" in results.figures)
             todo = validation_set.cases(device, quick, measured)
-            bar.total = len(steps) + len(todo)
-            bar.refresh()
+            bar.set_total(len(steps) + len(todo))
             for case in todo:
                 r = case.row
-                bar.set_postfix_str(f"{r['impl']} {r['dtype']} {r.get('tokens', '')}")
+                bar.describe(f"{r['impl']} {r['dtype']} {r.get('tokens', '')}")
                 rate = results.figures.get(f"matrix.{r['dtype']}")
                 if rate and case.matrix_flops / rate.value > MAX_CASE_S[quick]:
                     skipped.append(f"{r['kind']} {r['impl']} {r['dtype']} tokens={r['tokens']} d={r['d_in']}: would "
@@ -138,9 +134,13 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
                         fn = validation_set.graphed(torch, fn)
                     t = ctx.time(fn)
                     results.row(**r, time_us=t * 1e6)
-                bar.update()
-    finally:
+                bar.advance()
+    except BaseException:
+        bar.close(interrupted=True)
+        raise
+    else:
         bar.close()
+    finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
     return results, machine, tuple(skipped)
 

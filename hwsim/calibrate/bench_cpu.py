@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hwsim.calibrate import microbench as mb
 from hwsim.calibrate.records import CacheLevel, Machine
-from hwsim.units import fmt_bytes, fmt_time
+from hwsim.config.units import fmt_bytes, fmt_time
 
 SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 CPUINFO = Path("/proc/cpuinfo")

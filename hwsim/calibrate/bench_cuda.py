@@ -9,7 +9,7 @@ import statistics
 
 from hwsim.calibrate import microbench as mb
 from hwsim.calibrate.records import CacheLevel, Machine
-from hwsim.units import fmt_bytes, fmt_time
+from hwsim.config.units import fmt_bytes, fmt_time
 
 MiB, GiB = 2**20, 2**30
 PROPS = "torch.cuda.get_device_properties"

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from hwsim.calibrate.records import Machine, Results
-from hwsim.units import fmt_bandwidth, fmt_bytes, fmt_flop_rate, fmt_flops, fmt_time
+from hwsim.config.units import fmt_bandwidth, fmt_bytes, fmt_flop_rate, fmt_flops, fmt_time
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 GATHER_ROW_BYTES = (64, 128, 256, 512, 1024, 2048, 4096, 8192)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 from hwsim.calibrate.records import Figure, Machine
-from hwsim.units import (fmt_bandwidth, fmt_bytes, fmt_energy, fmt_flop_rate, fmt_frequency, fmt_power,
+from hwsim.config.units import (fmt_bandwidth, fmt_bytes, fmt_energy, fmt_flop_rate, fmt_frequency, fmt_power,
                          fmt_time)
 
 STOCK = {"cpu": "cpu-2core", "cuda": "h200"}

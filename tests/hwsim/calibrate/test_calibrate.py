@@ -390,7 +390,7 @@ def test_no_torch_at_module_load():
     code = ("import sys, hwsim, hwsim.calibrate, hwsim.calibrate.preset_writer, hwsim.calibrate.bench_cpu, "
             "hwsim.calibrate.bench_cuda, hwsim.calibrate.validation_set, hwsim.cli; "
             "print('torch' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1],
-                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[3],
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"

@@ -11,7 +11,7 @@ import pytest
 from hwsim.cli import main
 from hwsim.config import PRESET_DIR
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 MEASURED = REPO.parent / "shared" / "calibration" / "h200" / "measured.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -24,6 +24,7 @@ WRITES = {
     "compare": ["compare.csv"],
     "roofline": ["roofline.csv", "roofline.png"],
     "validate": ["validation.csv"],
+    "calibrate": ["NAME.yaml", "measured.csv", "validation.csv"],
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.validate import REQUIRED_COLUMNS, row_case, summarize, validate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CALIBRATION = REPO.parent / "shared" / "calibration" / "h200"
 MEASURED = CALIBRATION / "measured.csv"
 ENERGY = CALIBRATION / "energy.csv"

@@ -1,7 +1,8 @@
 """`hwsim calibrate --device cpu|cuda [--quick] --name NAME --out DIR`: the subcommand and its report."""
 from __future__ import annotations
 
-from hwsim.units import fmt_bandwidth, fmt_flop_rate, fmt_time
+from hwsim.cli.args import add_out
+from hwsim.config.units import fmt_bandwidth, fmt_flop_rate, fmt_time
 
 DESCRIPTION = (
     "Runs micro-benchmarks with torch on this machine (matrix rates per dtype, streaming copy and skinny-product "
@@ -13,7 +14,7 @@ DESCRIPTION = (
     "written unless the whole run succeeds.")
 
 
-def add_parser(sub, add_out) -> None:
+def register(sub) -> None:
     from hwsim.calibrate import DEVICES
 
     p = sub.add_parser("calibrate", help="benchmark this machine -> a preset of it (NAME.yaml), measured.csv, "
