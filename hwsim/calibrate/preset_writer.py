@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 from hwsim.calibrate.records import Figure, Machine
+from hwsim.config.schema import Dram
 from hwsim.config.units import (fmt_bandwidth, fmt_bytes, fmt_energy, fmt_flop_rate, fmt_frequency, fmt_power,
                          fmt_time)
 
@@ -84,11 +85,15 @@ def derived(machine: Machine, figs: dict[str, Figure], stock) -> dict:
     out["llc_latency"] = llc_lat.value if llc_lat else stock.memory.sram[0].latency_s
     if machine.threads_in_flight:
         out["threads_in_flight"] = machine.threads_in_flight
-    elif "gather.64" in figs:
-        # Little's law on the smallest rows: rows in flight = rows per second x time per row, each row
-        # one step of an index read from the cache and a row read from DRAM (the engine's step)
+    elif out["gather"]:
+        # Little's law at the best gather rate: cache lines in flight = lines per second x time per line,
+        # each one step of an index read from the cache and a line read from DRAM (the engines' step).
+        # Smaller rows reach less (per-row work, not memory), which the gather curve says.
+        rb, bw = max(((int(k.split(".")[1]), f.value) for k, f in figs.items() if k.startswith("gather.")),
+                     key=lambda p: p[1])
         step = out["dram_latency"] + out["llc_latency"]
-        out["threads_in_flight"] = max(1, round(figs["gather.64"].value / 64 * step))
+        out["threads_in_flight"] = max(1, round(bw / machine.line_bytes * step))
+        out["threads_from"] = (rb, bw, step)
     else:
         out["threads_in_flight"] = stock.compute.threads_in_flight
     return out
@@ -152,9 +157,13 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
     if gpu:
         L.add(1, "threads_in_flight", d["threads_in_flight"], machine.threads_source)
     else:
-        g64 = figs.get("gather.64")
-        why = (f"Little's law: random_row_gather 64 B {fmt_bandwidth(g64.value)} / 64 B x "
-               f"({fmt_time(d['dram_latency'])} DRAM + {fmt_time(d['llc_latency'])} LLC per row)") if g64 else sn
+        if "threads_from" in d:
+            rb, bw, step = d["threads_from"]
+            why = (f"Little's law: lines in flight = random_row_gather {rb} B (the best) {fmt_bandwidth(bw)} / "
+                   f"{machine.line_bytes} B x ({fmt_time(d['dram_latency'])} DRAM + {fmt_time(d['llc_latency'])} "
+                   f"LLC per line)")
+        else:
+            why = sn
         L.add(1, "threads_in_flight", d["threads_in_flight"], why)
 
     L.lines.append("")
@@ -182,6 +191,10 @@ def _memory(L, machine, figs, stock, d, sn):
         L.note(2, "(weights streamed by skinny products, not a preset field: "
                   + "; ".join(f"{n} tokens {fmt_bandwidth(f.value)}" for n, f in skinny) + ")")
     L.add(2, "efficiency", "1.0", "the bandwidth above is what a copy reaches")
+    if skinny and "weight_stream_efficiency" in Dram.model_fields:
+        n, f = skinny[0]
+        L.add(2, "weight_stream_efficiency", _num(min(1.0, f.value / d["dram_bandwidth"])),
+              f"{f.detail}, over the copy bandwidth above")
     L.add(2, "access_granularity", fmt_bytes(machine.line_bytes), _src(machine.line_source))
     L.add(2, "burst", fmt_bytes(dram.burst_bytes), sn)
     lat = figs.get("latency.dram")
