@@ -45,6 +45,7 @@ class Calibration:
     machine: object
     skipped: tuple[str, ...]
     wall_s: float
+    load_average: float | None = None  # 1-minute load average at the end (CPU runs): other processes' share
 
 
 def check_args(device: str, name: str, out) -> Path:
@@ -188,6 +189,7 @@ def calibrate(device: str, name: str, out, quick: bool = False, progress: bool =
             paths.append(target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return Calibration(paths[2], paths[0], paths[1], summary, ceiling, by_impl, dict(results.figures), machine,
-                       skipped, time.perf_counter() - t0)
+                       skipped, time.perf_counter() - t0, load)
 

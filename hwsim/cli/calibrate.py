@@ -69,5 +69,8 @@ def report(cal) -> str:
     lines.append(f"ceilings ({c['rows']} benchmark rows the preset was taken from): median absolute error "
                  f"{c['median_abs_error_pct']:.1f}%, {100 * c['within_25_pct']:.0f}% within 25%")
     lines.append(f"wrote {cal.preset}, {cal.measured}, {cal.validation}")
+    if m.device == "cpu" and cal.load_average is not None and cal.load_average > 1.5 * m.cores:
+        lines.append(f"warning: load average {cal.load_average:.1f} on {m.cores} cores: other processes shared the "
+                     f"CPU, so every figure above is slower and noisier than the machine alone")
     lines.append(f"wall time {cal.wall_s:.1f} s")
     return "\n".join(lines)
