@@ -90,6 +90,7 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
     from hwsim.calibrate import microbench as mb
     from hwsim.calibrate import timing, validation_set
 
+    threads = torch.get_num_threads()
     if device == "cuda":
         from hwsim.calibrate import bench_cuda as bench
     else:
@@ -112,6 +113,7 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 products on the fp32 pipeline, as the stock rows
     bar = progress_bar(len(steps) + len(cases), "calibrate", enabled=progress, unit="bench", delay_s=0.0)
+    layers = {}  # the last Memory Layer built, reused by the cases of the same shape (big tables take seconds)
     try:
         with torch.no_grad():
             for label, fn in steps:
@@ -130,7 +132,7 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
                                    f"take ~{case.matrix_flops / rate.value:.1f} s a call at the measured "
                                    f"{r['dtype']} rate")
                 else:
-                    fn = validation_set.build(torch, case, device)
+                    fn = validation_set.build(torch, case, device, layers)
                     if case.graph:
                         fn = validation_set.graphed(torch, fn)
                     t = ctx.time(fn)
@@ -143,6 +145,7 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
         bar.close()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.set_num_threads(threads)  # the caller's setting back (calibrate may run inside a notebook)
     return results, machine, tuple(skipped)
 
 
@@ -183,10 +186,15 @@ def calibrate(device: str, name: str, out, quick: bool = False, progress: bool =
             worst_pct=("error_pct", lambda e: e.loc[e.abs().idxmax()] if e.notna().any() else float("nan")))
         out.mkdir(parents=True, exist_ok=True)
         paths = []
-        for f in ("measured.csv", "validation.csv", preset.name):  # the preset last: its presence means done
-            target = out / f
-            shutil.move(str(stage / f), str(target))
-            paths.append(target)
+        try:
+            for f in ("measured.csv", "validation.csv", preset.name):  # the preset last: its presence means done
+                target = out / f
+                shutil.move(str(stage / f), str(target))
+                paths.append(target)
+        except BaseException:  # a move that fails halfway takes back the files already moved
+            for p in paths:
+                p.unlink(missing_ok=True)
+            raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
