@@ -197,4 +197,5 @@ def steps(ctx: mb.Ctx) -> list[tuple[str, object]]:
     out.append(("attention", lambda: mb.attention_rate(ctx)))
     out.append(("embedding_bag", lambda: mb.embedding_bag_rate(ctx, 64 if ctx.sizes.budget_s < 0.3 else 256,
                                                                 1024, 8, "fp32")))
+    out.append(("MemoryLayer.forward", lambda: mb.memory_layer_wrapper(ctx, 1, 512, "fp32")))
     return out

@@ -179,4 +179,5 @@ def steps(ctx: mb.Ctx) -> list[tuple[str, object]]:
     out.append(("launch costs", lambda: launch_costs(ctx)))
     out.append(("attention", lambda: mb.attention_rate(ctx)))
     out.append(("embedding_bag", lambda: mb.embedding_bag_rate(ctx, 2048, 2048, 8, "bf16")))
+    out.append(("MemoryLayer.forward", lambda: mb.memory_layer_wrapper(ctx, 1, 512, "bf16")))
     return out

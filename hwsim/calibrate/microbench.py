@@ -262,3 +262,24 @@ def embedding_bag_rate(ctx: Ctx, tokens: int, d: int, tau: int, dtype: str):
     return ctx.results.add("embedding_bag", moved / t, "embedding_bag",
                            f"embedding_bag {dtype} tokens={tokens} d={d} tau={tau}: {fmt_bytes(moved)} of rows from "
                            f"{fmt_bytes(table_bytes, True)} of tables in {fmt_time(t)} = {fmt_bandwidth(moved / t)}")
+
+
+def memory_layer_wrapper(ctx: Ctx, tokens: int, d: int, dtype: str):
+    """models.MemoryLayer.forward (its hash and lookup as registered custom ops) against the same kernels
+    called directly: what the custom-op wrapper adds per call, host software the preset does not describe
+    (the validation rows call the kernels directly, as the h200 and cpu-2core scripts do)."""
+    from hwsim.calibrate.validation_set import memory_kernels
+    from models import MemoryLayer
+
+    torch = ctx.torch
+    layer = MemoryLayer(d, d, 8, device=ctx.device, dtype=ctx.dtype(dtype))
+    x = torch.randn(tokens, d, device=ctx.device).to(ctx.dtype(dtype))
+    _, bag, _ = memory_kernels(torch, layer)
+    t_module = ctx.time(lambda: layer(x))
+    t_kernels = ctx.time(lambda: bag(x))
+    for impl, t in (("memory_layer_forward", t_module), ("memory_layer_kernels", t_kernels)):
+        ctx.results.row(kind="micro", impl=impl, dtype=dtype, tokens=tokens, d_in=d, d_out=d, tau=8, K=d // 8,
+                        time_us=t * 1e6)
+    return ctx.results.add("memory_layer.wrapper", t_module - t_kernels, "memory_layer_forward",
+                           f"models.MemoryLayer.forward {fmt_time(t_module)} vs its kernels called directly "
+                           f"{fmt_time(t_kernels)} ({dtype}, tokens={tokens}, d={d})")

@@ -88,14 +88,20 @@ def cases(device: str, quick: bool, dtypes: tuple[str, ...]) -> list[Case]:
 def _memory(torch, d_in, d_out, tau, dtype, device):
     """A models.MemoryLayer (its tables) and its own kernels, called without the custom-op wrapper."""
     from models import MemoryLayer
+
+    return memory_kernels(torch, MemoryLayer(d_in, d_out, tau, device=device, dtype=dtype))
+
+
+def memory_kernels(torch, layer):
+    """(hash, embedding_bag forward, gather-sum forward) of a models.MemoryLayer: its hash's kernels and
+    its lookup (embedding_bag, or an index gather, multiply and sum) called directly."""
     from models.custom_ops import _hash_reference
 
     F = torch.nn.functional
-    ml = MemoryLayer(d_in, d_out, tau, device=device, dtype=dtype)
-    table = ml.tables.detach()
+    table, tau = layer.tables.detach(), layer.tau
 
     def hash_(x):
-        return _hash_reference(x, tau, ml.temperature, False)
+        return _hash_reference(x, tau, layer.temperature, layer.weighting == "official")
 
     def bag(x):
         rows, w = hash_(x)

@@ -58,6 +58,8 @@ def report(cal) -> str:
         lines.append(f"  dependent-read latency: {', '.join(lat)}")
     launch = [f"{k.split('.')[1]} {fmt_time(v.value)}" for k, v in f.items() if k.startswith("launch.")]
     lines.append(f"  launch: {', '.join(launch)}")
+    if "memory_layer.wrapper" in f:
+        lines.append(f"  custom-op wrapper of models.MemoryLayer: {f['memory_layer.wrapper'].detail}")
     if "attention" in f:
         lines.append(f"  attention: {fmt_flop_rate(f['attention'].value)}")
     for s in cal.skipped:

@@ -54,7 +54,8 @@ def test_every_benchmark_writes_rows_of_the_schema(tiny_ctx):
     assert all(r["timing"] == "wall" and r["time_us"] > 0 for r in rows)
     impls = {r["impl"] for r in rows}
     assert {"gemm_square", "d2d_copy", "random_row_gather", "stream_read", "cache_read", "linear_stream",
-            "pointer_chase", "tiny_op", "sdpa_causal", "embedding_bag"} <= impls
+            "pointer_chase", "tiny_op", "sdpa_causal", "embedding_bag", "memory_layer_forward",
+            "memory_layer_kernels"} <= impls
 
 
 def test_ceiling_rows_are_rows_validate_can_rebuild(tiny_ctx):
@@ -78,9 +79,10 @@ def test_figures_agree_with_the_rows_they_came_from(tiny_ctx):
         assert r["d_out"] * 2 == rb and r["tokens"] * rb == r["bytes_moved"]  # bf16 rows of rb bytes
         assert f[f"gather.{rb}"].value == pytest.approx(r["bytes_moved"] / (r["time_us"] * 1e-6))
     assert {f"skinny.{n}" for n in TINY.skinny_tokens} <= set(f)
-    for fig in f.values():
+    for key, fig in f.items():
         assert fig.bench in {r["impl"] for r in tiny_ctx.results.rows}
-        assert fig.value > 0 and math.isfinite(fig.value)
+        if key != "memory_layer.wrapper":  # a difference of two timings: noise may make it negative
+            assert fig.value > 0 and math.isfinite(fig.value), key
 
 
 def test_figures_make_physical_sense(tiny_ctx):
