@@ -46,12 +46,17 @@ class Calibration:
     skipped: tuple[str, ...]
     wall_s: float
     load_average: float | None = None  # 1-minute load average at the end (CPU runs): other processes' share
+    statistic: str = "median"
 
 
-def check_args(device: str, name: str, out) -> Path:
+def check_args(device: str, name: str, out, statistic: str = "median") -> Path:
     """Raise ValueError (one line naming the argument) for input calibrate cannot use."""
+    from hwsim.calibrate.timing import STATISTICS
+
     if device not in DEVICES:
         raise ValueError(f"--device: expected one of {', '.join(DEVICES)}, given {device!r}")
+    if statistic not in STATISTICS:
+        raise ValueError(f"--statistic: expected one of {', '.join(STATISTICS)}, given {statistic!r}")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name.lower().endswith((".yaml", ".yml")):
         raise ValueError(f"--name: expected a file stem of letters, digits, '.', '_' or '-' (at most 64, starting "
                          f"with a letter or digit, no .yaml), given {name!r}")
@@ -85,7 +90,7 @@ def _cuda_check(torch) -> None:
         raise ValueError("--device cuda: no CUDA device: torch.cuda.is_available() is False")
 
 
-def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
+def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, statistic: str = "median"):
     """Benchmarks, then the validation set, with one progress bar -> (Results, Machine, skipped cases)."""
     from hwsim.calibrate import microbench as mb
     from hwsim.calibrate import timing, validation_set
@@ -100,12 +105,12 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
     machine = bench.machine_info(torch)
     sizes = bench.sizes(quick, machine)
     budget = timing.Budget(sizes.budget_s)
-    timer = timing.CudaTimer(torch, budget) if device == "cuda" else timing.CpuTimer(budget)
+    timer = timing.CudaTimer(torch, budget) if device == "cuda" else timing.CpuTimer(budget, statistic)
     results = Results()
     results.row(kind="info", extra=json.dumps(
         {"device": machine.model, "threads" if device == "cpu" else "sms": machine.cores,
          "torch": machine.torch_version, "flags": list(machine.flags), "quick": quick,
-         "timing": "median wall-clock, warm" if device == "cpu" else "CUDA events, L2 flushed (do_bench)"}))
+         "timing": f"{statistic} wall-clock, warm" if device == "cpu" else "CUDA events, L2 flushed (do_bench)"}))
     ctx = mb.Ctx(torch, device, timer, sizes, results, machine)
     steps = bench.steps(ctx)
     cases = validation_set.cases(device, quick, ("fp32", "bf16", "fp16"))
@@ -149,8 +154,10 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True):
     return results, machine, tuple(skipped)
 
 
-def calibrate(device: str, name: str, out, quick: bool = False, progress: bool = True) -> Calibration:
-    """Benchmark this machine's `device`, write DIR/NAME.yaml, DIR/measured.csv and DIR/validation.csv."""
+def calibrate(device: str, name: str, out, quick: bool = False, progress: bool = True,
+              statistic: str = "median") -> Calibration:
+    """Benchmark this machine's `device`, write DIR/NAME.yaml, DIR/measured.csv and DIR/validation.csv.
+    statistic (CPU): "median" of the repeated calls, or "min" on a machine other processes share."""
     import pandas as pd
 
     from hwsim.calibrate.preset_writer import STOCK, preset_text
@@ -158,18 +165,20 @@ def calibrate(device: str, name: str, out, quick: bool = False, progress: bool =
     from hwsim.validate import summarize, validate
 
     t0 = time.perf_counter()
-    out = check_args(device, name, out)
+    out = check_args(device, name, out, statistic)
     import torch
 
     if device == "cuda":
         _cuda_check(torch)
     stage = _staging(out)
     try:
-        results, machine, skipped = run_benchmarks(torch, device, quick, progress)
+        results, machine, skipped = run_benchmarks(torch, device, quick, progress, statistic)
         stock = load_accelerator(STOCK[device])
         date = datetime.date.today().isoformat()
         preset = stage / f"{name}.yaml"
-        preset.write_text(preset_text(name, machine, results.figures, stock, quick, date), encoding="utf-8")
+        timing_note = "" if device == "cuda" or statistic == "median" else " --statistic min"
+        preset.write_text(preset_text(name, machine, results.figures, stock, quick, date, timing_note),
+                          encoding="utf-8")
         accel = load_accelerator(preset)
         measured = pd.DataFrame(results.rows, columns=list(FIELDS))
         measured.to_csv(stage / "measured.csv", index=False)
@@ -199,5 +208,5 @@ def calibrate(device: str, name: str, out, quick: bool = False, progress: bool =
         shutil.rmtree(stage, ignore_errors=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return Calibration(paths[2], paths[0], paths[1], summary, ceiling, by_impl, dict(results.figures), machine,
-                       skipped, time.perf_counter() - t0, load)
+                       skipped, time.perf_counter() - t0, load, statistic)
 

@@ -99,14 +99,15 @@ def derived(machine: Machine, figs: dict[str, Figure], stock) -> dict:
     return out
 
 
-def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, quick: bool, date: str) -> str:
-    """The YAML text of the calibrated preset."""
+def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, quick: bool, date: str,
+                options: str = "") -> str:
+    """The YAML text of the calibrated preset (options: further command-line flags, for the header)."""
     gpu = machine.device == "cuda"
     d = derived(machine, figs, stock)
     sn = _stock_note(stock)
     L = _Lines()
     L.note(0, f"{machine.model}: calibrated by `hwsim calibrate --device {machine.device}"
-              f"{' --quick' if quick else ''}` on {date} (torch {machine.torch_version}, "
+              f"{' --quick' if quick else ''}{options}` on {date} (torch {machine.torch_version}, "
               f"{machine.cores} {'SMs' if gpu else 'threads'}).")
     L.note(0, "Every measured number names the benchmark (impl in measured.csv beside this file) that gave it;")
     L.note(0, f"what timing cannot measure (energies, process node, DRAM organisation) is stock {stock.name}'s.")

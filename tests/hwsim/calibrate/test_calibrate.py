@@ -105,10 +105,18 @@ def test_matrix_peak_of_a_dtype_without_kernels_is_none(monkeypatch):
     assert "matrix.fp16" not in ctx.results.figures and not ctx.results.rows
 
 
-def test_cpu_timer_is_a_median_of_enough_calls():
+def test_cpu_timer_is_a_median_or_minimum_of_enough_calls(monkeypatch):
     calls = []
     t = timing.CpuTimer(timing.Budget(0.0, min_reps=7))(lambda: calls.append(1))
     assert len(calls) == 8 and t >= 0  # one warm-up, then the minimum number of repetitions
+    # with a clock that advances 1, 2, ..., 7 s over the seven timed calls, the median is 4 s and the minimum 1 s
+    for statistic, expected in (("median", 4.0), ("min", 1.0)):
+        # the clock is read once for the deadline, then per call: the loop's deadline check, start, end
+        ticks = iter([0.0] + [x for i in range(1, 8) for x in (1e3, 10.0 * i, 10.0 * i + i)] + [1e3])
+        monkeypatch.setattr(timing.time, "perf_counter", lambda: next(ticks))
+        assert timing.CpuTimer(timing.Budget(0.0, min_reps=7), statistic)(lambda: None) == expected
+    with pytest.raises(ValueError, match="statistic"):
+        timing.CpuTimer(timing.Budget(0.0), "mean")
 
 
 def test_cache_sizes_from_sysfs_and_lscpu(tmp_path):
@@ -277,6 +285,12 @@ def _one_line(capsys, *args):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hwsim calibrate: error:"), err
     return lines[0]
+
+
+def test_unknown_statistic(tmp_path):
+    with pytest.raises(ValueError, match="--statistic"):
+        check_args("cpu", "x", tmp_path, "mean")
+    assert not list(tmp_path.iterdir())
 
 
 def test_unknown_device(capsys, tmp_path):
