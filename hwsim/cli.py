@@ -118,6 +118,16 @@ def _add_sim_options(p, engine=True):
                    help="lookup kernel for the torch lowering (default embedding_bag)")
     p.add_argument("--bank-mapping", dest="bank_mapping", choices=["interleaved", "by_table", "hashed"],
                    help="where table rows live in lookup banks (default interleaved)")
+    # block options: default the preset's own (its released model's), see models/presets.py
+    p.add_argument("--blocks", choices=["released", "paper", "bench"], default="released",
+                   help="block variant: the released models' (default), the paper's (LayerNorm, no rotary, no "
+                        "Memory Layer bias) or the calibration scripts' (bench)")
+    p.add_argument("--norm", choices=["layernorm", "rmsnorm"], help="block norms (default: the variant's)")
+    p.add_argument("--rotary-pct", dest="rotary_pct", type=float, metavar="P",
+                   help="rotary on this share of each head's dims, 0 to 1, 0 = none (default: the variant's)")
+    p.add_argument("--memory-bias", dest="memory_bias", action=argparse.BooleanOptionalAction,
+                   help="a bias on every Memory Layer (default: the variant's)")
+    p.add_argument("--residual", choices=["parallel", "sequential"], help="residual style (default: the variant's)")
     if engine:
         p.add_argument("--bucket-distribution", dest="bucket_distribution", choices=["uniform", "zipf"],
                        help="DES without index streams: how buckets are drawn (default uniform)")

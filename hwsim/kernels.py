@@ -9,7 +9,8 @@ lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate
 - "torch": what PyTorch eager runs for the same op, as in ../shared/calibration/h200/h200_bench.py:
   the sign hash as 16 small elementwise/reduction kernels with their intermediate tensors, the lookup
   as embedding_bag (or an index gather + multiply + sum), attention as a fused attention kernel plus
-  the copy that transposes its output back.
+  the copy that transposes its output back, gpt-neox's RMSNorm as 5 kernels and rotary embeddings as
+  5 (full) or 6 (partial) small kernels per tensor.
 
 No torch here: lowering is plain arithmetic on the Op's dims.
 """
@@ -171,10 +172,48 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
     raise ValueError(f"lookup impl must be one of {LOOKUP_IMPLS}, given {impl!r}")
 
 
+def torch_rms_norm_kernels(op: Op) -> list[Kernel]:
+    """gpt-neox's RMSNorm as eager PyTorch runs it (models/norms.py; 5 ops under a dispatch counter):
+    x.norm(2, -1), * d^-1/2, + eps (both per row), x / rms, scale * x."""
+    e, rows, width = op.dims["elements"], op.dims["rows"], op.dims["width"]
+    b = _b(op.dtype)
+    return [replace(_elementwise(op, "vector_norm", e, b, 0, 3), stream_write_bytes=rows * b),  # square, sum, root
+            _elementwise(op, "mul_inv_sqrt_d", rows, b, b),
+            _elementwise(op, "add_eps", rows, b, b),
+            replace(_elementwise(op, "div", e, b, b), stream_read_bytes=(e + rows) * b),
+            replace(_elementwise(op, "mul_scale", e, b, b), stream_read_bytes=(e + width) * b)]
+
+
+def torch_rotary_kernels(op: Op) -> list[Kernel]:
+    """GPT-NeoX rotary as eager PyTorch runs it (gpt-neox apply_rotary_pos_emb_torch, models/rotary.py), for
+    q and then k: q_rot * cos, -x2 and cat(-x2, x1) (rotate_half), * sin, the add, and with partial rotary
+    the cat that puts the passed-through dims back (5 kernels per tensor, 6 when partial; a dispatch
+    counter sees the same ops). The rotated slice is read in place (a strided view, no copy)."""
+    d = op.dims
+    n, r = d["batch"] * d["seq_len"], d["rotary_dims"]
+    full, rot = n * d["heads"] * d["head_dim"], n * d["heads"] * r  # elements of one tensor, rotated ones
+    table = d["seq_len"] * r * _b(op.dtype)  # one cached cos or sin table, broadcast over batch and heads
+    b = _b(op.dtype)
+    ks = []
+    for t in ("q", "k")[: d.get("tensors", 2)]:
+        ks += [replace(_elementwise(op, f"{t}_mul_cos", rot, b, b), stream_read_bytes=rot * b + table),
+               _elementwise(op, f"{t}_neg", rot // 2, b, b),
+               _elementwise(op, f"{t}_cat_rotate_half", rot, b, b, 0),
+               replace(_elementwise(op, f"{t}_mul_sin", rot, b, b), stream_read_bytes=rot * b + table),
+               _elementwise(op, f"{t}_add", rot, 2 * b, b)]
+        if r < d["head_dim"]:
+            ks.append(_elementwise(op, f"{t}_cat_pass", full, b, b, 0))
+    return ks
+
+
 def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, simt: bool = True) -> list[Kernel]:
     b = _b(op.dtype)
     if op.kind is OpKind.HASH:
         return torch_hash_kernels(op)
+    if op.kind is OpKind.ROTARY:
+        return torch_rotary_kernels(op)
+    if op.kind is OpKind.NORM and op.dims.get("rms"):
+        return torch_rms_norm_kernels(op)
     if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
         # table[idx]: one thread per element, each a single (independent) row read
         n, h = op.dims["tokens"], op.dims["width"]

@@ -87,12 +87,15 @@ def row_case(row) -> tuple[object, dict]:
                 {**opts, "lowering": "fused"})  # F.scaled_dot_product_attention alone: one kernel
     if kind == "block":
         batch, seq, heads, d = _int(row, "batch"), _int(row, "seq"), _int(row, "heads"), _int(row, "d_in")
-        if base == "transformer":  # h200_bench.TBlock: pre-LN, sequential residuals, biases
-            return builders.block("transformer", d, seq, batch, heads, dtype=dtype, parallel_residual=False), opts
+        # the "bench" blocks: h200_bench.TBlock (pre-LN, no rotary, sequential residuals, biases) and MFBlock
+        # (the same, no Memory Layer bias, every Memory Layer hashing its own input)
+        if base == "transformer":
+            return builders.block("transformer", d, seq, batch, heads, dtype=dtype,
+                                  **builders.BENCH_BLOCK["transformer"]), opts
         m = re.fullmatch(r"memoryformer_e(\d+)(_fused)?", base)
-        if m:  # h200_bench.MFBlock: every Memory Layer hashes its own input (no shared Q/K/V hash)
+        if m:
             w = builders.block("memoryformer", d, seq, batch, heads, tau=_int(row, "tau"),
-                               expand_bits=int(m.group(1)), dtype=dtype, share_qkv_hash=False)
+                               expand_bits=int(m.group(1)), dtype=dtype, **builders.BENCH_BLOCK["memoryformer"])
             if m.group(2):
                 return w, {**opts, "lookup_impl": "fused", "block_d": 128}  # MFBlockFused uses block_d=128
             return w, {**opts, "lookup_impl": "embedding_bag"}

@@ -48,7 +48,9 @@ def block_workloads(draw):
     hidden = 64 * draw(st.integers(1, 4))
     return workloads.block(kind, hidden, draw(st.integers(1, 128)), draw(st.integers(1, 2)),
                            expand_bits=draw(st.integers(0, 2)), dtype=draw(st.sampled_from(["bf16", "fp32"])),
-                           share_qkv_hash=draw(st.booleans()))
+                           share_qkv_hash=draw(st.booleans()), norm=draw(st.sampled_from(["layernorm", "rmsnorm"])),
+                           rotary_pct=draw(st.sampled_from([0.0, 0.25, 1.0])), memory_bias=draw(st.booleans()),
+                           linear_bias=draw(st.booleans()), parallel_residual=draw(st.sampled_from([None, False, True])))
 
 
 any_workload = st.one_of(layer_workloads(), block_workloads())
