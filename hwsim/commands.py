@@ -107,7 +107,8 @@ def buckets(args) -> int:
 
     t0 = time.perf_counter()
     print(f"tracing one {args.model} block on {args.batch} x {args.seq_len} tokens ...", flush=True)
-    w = workloads.trace_preset(args.model, args.seq_len, batch=args.batch, seed=args.seed)
+    w = workloads.trace_preset(args.model, args.seq_len, batch=args.batch, seed=args.seed,
+                               variant=args.blocks)
     counts = bucket_counts(w, "all" if args.all_tables else "first_last")
     summary = bucket_summary(counts)
     write_csv(counts, out / "buckets.csv")
