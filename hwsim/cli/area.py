@@ -21,7 +21,7 @@ def area(args) -> int:
     order = ["matrix", "vector", "cores", *[c for c in seen if c.startswith("sram.")],
              *[c for c in seen if c not in ("matrix", "vector", "cores") and not c.startswith("sram.")]]
     print("Die area by component, mm^2 (hwsim.area; units the product enables):")
-    print(table.loc[order].round(1).fillna("").to_string())
+    print(table.loc[order].round(1).to_string(na_rep=""))
     print("nodes: " + ", ".join(f"{a.name} {node_of(a).name}" for a in accels))
     for a in accels:
         die = PUBLISHED_DIES.get(a.name)
