@@ -1,0 +1,198 @@
+"""CLI subcommands that run the engines on model presets: simulate, compare, roofline."""
+from __future__ import annotations
+
+import sys
+
+from hwsim.cli.args import add_accel, add_model, add_out, add_sim_options, load_accel, positive_arg, sim_options
+from hwsim.io.files import out_dir, save_figure, write_csv
+from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
+
+# Transformer and MemoryFormer presets of the same size (reference Table 1)
+PAIRS = {"pythia-70m": "memoryformer-tiny", "pythia-160m": "memoryformer-small", "pythia-410m": "memoryformer-base"}
+
+
+def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, dtype: str = "bf16"):
+    """A block of a model preset: closed form, or traced on real tensors (with index streams)."""
+    import models
+    import workloads
+
+    try:
+        p = models.get_preset(name)
+    except ValueError as e:
+        raise ValueError(f"--model: {e}") from None
+    if traced:
+        print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...", file=sys.stderr,
+              flush=True)
+        return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype), p
+    return workloads.builders.preset_block(p, seq_len, batch, dtype), p
+
+
+def _op_table(result):
+    df = result.ops
+    show = df[["op", "kind", "time_s", "bound", "flops", "dram_bytes", "energy_j", "kernels"]].copy()
+    total = show["time_s"].sum()
+    show["share"] = (100 * show["time_s"] / total).map(lambda v: f"{v:.1f}%") if total > 0 else "-"
+    show["time"] = show["time_s"].map(fmt_time)
+    show["flops"] = show["flops"].map(fmt_flops)
+    show["dram"] = show["dram_bytes"].map(fmt_bytes)
+    show["energy"] = show["energy_j"].map(fmt_energy)
+    return show[["op", "kind", "time", "share", "bound", "flops", "dram", "energy", "kernels"]].to_string(index=False)
+
+
+def simulate(args) -> int:
+    import pandas as pd
+
+    import hwsim
+
+    positive_arg("--seq-len", args.seq_len)
+    positive_arg("--batch", args.batch)
+    accel = load_accel("--accel", args.accel)
+    out = out_dir(args.out)
+    w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced)
+    opts = sim_options(args)
+    if args.engine == "des":
+        opts["progress"] = True
+        if args.trace_json:
+            opts["trace_json"] = args.trace_json
+    r = hwsim.simulate(w, accel, engine=args.engine, **opts)
+    write_csv(r.ops, out / "ops.csv")
+    summary = pd.DataFrame([r.summary(), r.summary(layers=preset.layers)])
+    summary.insert(0, "scope", ["block", "model"])
+    write_csv(summary, out / "summary.csv")
+    print(f"{args.model} block, {args.batch} x {args.seq_len} tokens on {accel.name} ({args.engine} engine, "
+          f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering):")
+    print(_op_table(r))
+    s, m = r.summary(), r.summary(layers=preset.layers)
+    print(f"block: {fmt_time(s['latency_s'])}, {fmt_energy(s['energy_j'])}, {fmt_flops(s['flops'])} "
+          f"({fmt_flops(s['flops_paper'])} paper convention), DRAM {fmt_bytes(s['dram_bytes'])}; "
+          f"main bound: {s['main_bound']}")
+    print(f"model ({preset.layers} blocks, no embeddings or head): {fmt_time(m['latency_s'])}, "
+          f"{fmt_energy(m['energy_j'])}")
+    for line in r.extra.get("explanations", []):
+        print(f"  {line}")
+    written = ["ops.csv", "summary.csv"]
+    if args.engine == "des":
+        from hwsim.report import des_plots
+
+        save_figure(des_plots.gantt_figure(r), out / "gantt.png")
+        written.append("gantt.png")
+        if r.extra.get("bank_load") is not None and len(r.extra.get("bank_load")):
+            save_figure(des_plots.bank_load_figure(r), out / "bank_load.png")
+            written.append("bank_load.png")
+    print(f"wrote {', '.join(written)} in {out}" + (f"; trace {args.trace_json}" if args.trace_json else ""))
+    return 0
+
+
+def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batch: int, engine: str, opts) -> list:
+    import hwsim
+
+    rows = []
+    for name in accels:
+        accel = load_accel("--accel", name)
+        res = {}
+        for preset in (transformer, memoryformer):
+            w, _ = preset_workload(preset, seq_len, batch)
+            res[preset] = hwsim.simulate(w, accel, engine=engine, **opts)
+        t, m = res[transformer], res[memoryformer]
+        rows.append({"accelerator": accel.name, "transformer": transformer, "memoryformer": memoryformer,
+                     "seq_len": seq_len, "batch": batch,
+                     "transformer_flops": t.flops, "memoryformer_flops": m.flops,
+                     "transformer_dram_bytes": t.dram_bytes, "memoryformer_dram_bytes": m.dram_bytes,
+                     "transformer_latency_s": t.latency_s, "memoryformer_latency_s": m.latency_s,
+                     "transformer_energy_j": t.energy_j, "memoryformer_energy_j": m.energy_j,
+                     "flops_ratio": m.flops / t.flops, "latency_ratio": m.latency_s / t.latency_s,
+                     "energy_ratio": m.energy_j / t.energy_j,
+                     "transformer_bound": next(iter(t.bound_shares()), ""),
+                     "memoryformer_bound": next(iter(m.bound_shares()), ""),
+                     "memoryformer_bound_shares": ";".join(f"{k}={v:.2f}" for k, v in m.bound_shares().items())})
+    return rows
+
+
+def compare(args) -> int:
+    import pandas as pd
+
+    import hwsim
+
+    positive_arg("--seq-len", args.seq_len)
+    positive_arg("--batch", args.batch)
+    if args.model not in PAIRS:
+        raise ValueError(f"--model: expected one of {', '.join(PAIRS)} (compared with its MemoryFormer of the same "
+                         f"size), given {args.model!r}")
+    accels = hwsim.list_presets() if args.accel == "all" else [a for a in args.accel.split(",") if a]
+    out = out_dir(args.out)
+    opts = sim_options(args)
+    df = pd.DataFrame(compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch, args.engine,
+                                   opts))
+    write_csv(df, out / "compare.csv")
+    print(f"{args.model} vs {PAIRS[args.model]} blocks, {args.batch} x {args.seq_len} tokens ({args.engine}): "
+          "MemoryFormer / Transformer")
+    show = pd.DataFrame({
+        "accelerator": df["accelerator"],
+        "T time": df["transformer_latency_s"].map(fmt_time), "MF time": df["memoryformer_latency_s"].map(fmt_time),
+        "time x": df["latency_ratio"].map(lambda v: f"{v:.2f}"),
+        "T energy": df["transformer_energy_j"].map(fmt_energy), "MF energy": df["memoryformer_energy_j"].map(fmt_energy),
+        "energy x": df["energy_ratio"].map(lambda v: f"{v:.2f}"),
+        "FLOPs x": df["flops_ratio"].map(lambda v: f"{v:.3f}"),
+        "DRAM x": (df["memoryformer_dram_bytes"] / df["transformer_dram_bytes"]).map(lambda v: f"{v:.2f}"),
+        "MF bound by": df["memoryformer_bound_shares"].str.replace(";", ", "),
+    })
+    print(show.to_string(index=False))
+    print(f"wrote {out / 'compare.csv'}")
+    return 0
+
+
+def roofline(args) -> int:
+    import hwsim
+    from hwsim.report import plots
+
+    positive_arg("--seq-len", args.seq_len)
+    accel = load_accel("--accel", args.accel)
+    out = out_dir(args.out)
+    w, _ = preset_workload(args.model, args.seq_len, args.batch)
+    r = hwsim.simulate(w, accel, **sim_options(args))
+    df = r.ops[["op", "kind", "flops", "dram_bytes", "time_s", "bound"]].copy()
+    df["intensity_flops_per_byte"] = df["flops"] / df["dram_bytes"].where(df["dram_bytes"] > 0)
+    df["achieved_flops_per_s"] = df["flops"] / df["time_s"].where(df["time_s"] > 0)
+    write_csv(df, out / "roofline.csv")
+    save_figure(plots.roofline(df, accel, f"{args.model}, s={args.seq_len}, b={args.batch} on {accel.name}"),
+                out / "roofline.png")
+    print(df.assign(intensity=df["intensity_flops_per_byte"].round(2),
+                    achieved=df["achieved_flops_per_s"].map(lambda v: f"{v / 1e12:.2f} TFLOP/s"))
+          [["op", "kind", "intensity", "achieved", "bound"]].to_string(index=False))
+    print(f"wrote {out / 'roofline.csv'}, {out / 'roofline.png'}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add this group's subcommands to the `hwsim` parser."""
+    p = sub.add_parser("simulate", help="one block of a model preset on an accelerator -> ops.csv, summary.csv",
+                       description="Simulates one block of a model preset and prints a per-op table (time, bound, "
+                                   "FLOPs, DRAM bytes, energy) with totals for the block and the whole model. Writes "
+                                   "ops.csv and summary.csv (and gantt.png, bank_load.png with --engine des).")
+    add_accel(p, "h200")
+    add_model(p, "memoryformer-base")
+    add_sim_options(p)
+    p.add_argument("--traced", action="store_true",
+                   help="trace the block on real CPU tensors so lookups carry their index streams (slower)")
+    p.add_argument("--trace-json", metavar="PATH", help="with --engine des: write a Chrome/Perfetto trace")
+    add_out(p)
+    p.set_defaults(func=simulate)
+
+    p = sub.add_parser("compare", help="Transformer vs MemoryFormer blocks of the same size -> compare.csv",
+                       description="Simulates a Pythia preset and the MemoryFormer of the same size on one or several "
+                                   "accelerators and prints FLOPs, bytes, latency, energy and their ratios. Writes "
+                                   "compare.csv.")
+    p.add_argument("--accel", default="all", help="preset names or YAML paths, comma-separated, or 'all' (default)")
+    add_model(p, "pythia-410m", help="Transformer preset (default pythia-410m, compared with memoryformer-base)")
+    add_sim_options(p)
+    add_out(p)
+    p.set_defaults(func=compare)
+
+    p = sub.add_parser("roofline", help="roofline plot with each op of a block placed -> roofline.csv, roofline.png",
+                       description="Places every op of one block on the accelerator's roofline (FLOP/s against "
+                                   "FLOPs per DRAM byte, with random-gather roofs). Writes roofline.csv, roofline.png.")
+    add_accel(p, "h200")
+    add_model(p, "memoryformer-base")
+    add_sim_options(p, engine=False)
+    add_out(p)
+    p.set_defaults(func=roofline)

@@ -1,0 +1,241 @@
+"""Discrete-event engine: the Workload's kernels replayed on simpy resources built from the Accelerator.
+
+`simulate_des(workload, accel, **options)` (what `hwsim.simulate(..., engine="des")` calls) returns the
+same Result as the analytic engine, plus Result.extra (see hwsim.engines.des.report). How it runs:
+
+- ops are lowered to kernels exactly as the analytic engine does; kernels are launched (eager: by the
+  host, in program order, launch_overhead_eager each; graph: by a sequencer, as they become ready,
+  launch_overhead_graph each) and start once their op's dependencies (Op.deps) are done and their
+  engine is free, so independent ops overlap (Q, K, V lookups; overlap=False: one kernel at a time);
+- non-lookup kernels hold their engine (matrix, vector, hash unit) for the analytic kernel_cost time,
+  their bytes queue on DRAM channels and SRAM alongside everyone else's;
+- lookup kernels replay the index stream (or buckets drawn uniform / Zipf from `seed`): every token's
+  row reads go to their lookup banks (on_chip), or to the cache, DRAM channels and the Little's-law
+  thread pool (off_chip_cached), unit by unit: one token (fine) or one tile of tokens (coarse=True);
+- on hardware with a hash unit, a Memory Layer's hash and lookup run in tiles of tokens, the next
+  tile hashed while the current tile's rows are fetched (double_buffer=True);
+- on-chip tables stream into the banks from DRAM ahead of their op (unless tables_resident=True).
+
+DES options (besides the analytic ones: mode, lowering, lookup_impl, block_d, bank_mapping,
+host_head_start_s, tables_resident): bucket_distribution ("uniform" | "zipf"), zipf_exponent, seed,
+coarse, tile_tokens (default: 1/64 of the tokens, at least 16), buffers (tiles the row reads may run ahead of the
+summing, default 2), double_buffer, overlap (False: one kernel at a time, in launch order),
+time_attribution ("latest" | "shared", see hwsim.engines.des.report), trace_json (path), progress.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import simpy
+
+import hwsim.engines.des.processes as proc
+from hwsim.engines.analytic import kernel_cost, schedule
+from hwsim.config import load_accelerator
+from hwsim.io.progress import NoProgress, Progress
+from hwsim.engines.des.resources import Machine
+from hwsim.engines.des.streams import DISTRIBUTIONS, draw_stream, lookup_demand, tiling
+from hwsim.engines.options import resolve_options
+from hwsim.lowering import lower
+from workloads.op import OpKind
+
+ATTRIBUTIONS = ("latest", "shared")
+DES_DEFAULTS = dict(bucket_distribution="uniform", zipf_exponent=1.1, seed=0, coarse=False, tile_tokens=None,
+                    buffers=2, double_buffer=True, overlap=True, time_attribution="latest", trace_json=None,
+                    progress=False)
+
+
+def des_options(**given) -> dict:
+    o = {**DES_DEFAULTS, **given}
+    if o["bucket_distribution"] not in DISTRIBUTIONS:
+        raise ValueError(f"bucket_distribution must be one of {', '.join(DISTRIBUTIONS)}, "
+                         f"given {o['bucket_distribution']!r}")
+    if o["time_attribution"] not in ATTRIBUTIONS:
+        raise ValueError(f"time_attribution must be one of {', '.join(ATTRIBUTIONS)}, given {o['time_attribution']!r}")
+    if not (isinstance(o["zipf_exponent"], (int, float)) and o["zipf_exponent"] > 0):
+        raise ValueError(f"zipf_exponent must be a positive number, given {o['zipf_exponent']!r}")
+    if not (isinstance(o["seed"], int) and o["seed"] >= 0):
+        raise ValueError(f"seed must be a non-negative integer, given {o['seed']!r}")
+    for key in ("tile_tokens", "buffers"):
+        v = o[key]
+        if v is not None and not (isinstance(v, int) and v > 0):
+            raise ValueError(f"{key} must be a positive integer, given {v!r}")
+    return o
+
+
+def simulate_des(workload, accel, **options):
+    """Discrete-event simulation of `workload` on `accel` (preset name, YAML path or Accelerator)."""
+    from hwsim.engines.des.report import build_result
+    from hwsim.io.trace import write_trace_json
+
+    accel = load_accelerator(accel)
+    d_opts = des_options(**{k: options.pop(k) for k in list(options) if k in DES_DEFAULTS})
+    try:
+        opts = resolve_options(accel, **options)
+    except TypeError:
+        known = sorted([*DES_DEFAULTS, "mode", "lowering", "lookup_impl", "block_d", "bank_mapping",
+                        "host_head_start_s", "tables_resident"])
+        raise ValueError(f"unknown DES option(s) {sorted(options)}; options: {', '.join(known)}") from None
+    t0 = time.perf_counter()
+    sim = None
+    try:
+        sim = Simulation(workload, accel, opts, d_opts)
+        sim.run()
+        sim.progress.close()
+        result = build_result(sim, wall_s=time.perf_counter() - t0)
+        if d_opts["trace_json"]:
+            write_trace_json(result, d_opts["trace_json"])  # atomic: whole file or none
+    except KeyboardInterrupt:
+        if sim is not None:
+            sim.progress.close(interrupted=True)
+        raise KeyboardInterrupt from None  # one short traceback, not the event loop's; nothing was written
+    return result
+
+
+class Simulation:
+    """The kernels of one workload as simpy processes on one Machine."""
+
+    def __init__(self, workload, accel, opts, d_opts):
+        self.workload, self.accel, self.opts, self.d_opts = workload, accel, opts, d_opts
+        self.env = env = simpy.Environment()
+        kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
+                        opts["block_d"], simt=accel.kind == "gpu")
+        # service times of non-lookup kernels, and the summing time of lookups (neither depends on the stream)
+        costs = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in kernels]
+        self.plans = [proc.KernelPlan(env, i, k, c) for i, (k, c) in enumerate(zip(kernels, costs))]
+        self.ops = {op.name: op for op in workload.ops}
+        self.streams, self.drawn, self.table_loads = {}, [], []
+        self._demands()
+        units = sum(kp.demand.units for kp in self.plans if kp.demand is not None)
+        self.progress = Progress(len(self.plans) + units, f"DES {workload.name} on {accel.name}") \
+            if d_opts["progress"] else NoProgress()
+        self.machine = Machine(env, accel, self.progress)
+        done = self._dependencies(self._tiled_hashes())
+        self._tables(done)
+        dispatch = self._launcher()
+        for kp in self.plans:
+            env.process(proc.kernel(env, self.machine, kp, dispatch))
+
+    # --- what each lookup asks of the memories --------------------------------------------------
+    def _stream(self, op, g):
+        """The op's traced index stream, or buckets drawn from the stated distribution."""
+        if op.index_stream is not None:
+            return op.index_stream
+        d = self.d_opts
+        tokens = op.dims.get("tokens", g["rows"] // max(g["tables"], 1))
+        self.drawn.append(op.name)
+        return draw_stream(tokens, g["tables"], g["rows_per_table"], d["bucket_distribution"], d["zipf_exponent"],
+                           d["seed"], salt=op.name)
+
+    def _demands(self) -> None:
+        d, lk = self.d_opts, self.accel.lookup
+        base, align = 0, int(self.accel.memory.dram.row_buffer_bytes or 4096)
+        for kp in self.plans:
+            k = kp.kernel
+            if k.gather is None:
+                continue
+            if k.op not in self.streams:
+                self.streams[k.op] = self._stream(self.ops[k.op], k.gather)
+            stream = self.streams[k.op]
+            tile = tiling(stream.shape[0], d["tile_tokens"], d["coarse"])
+            kp.demand = lookup_demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base)
+            kp.unit_tile = tile.unit_tile().tolist()
+            base += math.ceil(k.gather["table_bytes"] / align) * align  # each op's tables at their own addresses
+            ahead = self._read_ahead_tokens(k, tile, stream.shape[0])
+            kp.window = math.ceil(ahead / tile.tile_tokens) if d["coarse"] else ahead
+            if lk.placement == "on_chip":
+                kp.row_latency_s = lk.access_latency_s
+            elif lk.placement == "near_memory":
+                kp.row_latency_s = self.accel.memory.dram.latency_s
+
+    def _read_ahead_tokens(self, k, tile, tokens: int) -> int:
+        """How far the row reads may run ahead of the summing: `buffers` tiles of a lookup memory's buffer;
+        for a GPU / CPU, at least as far as its thread pool keeps rows in flight; for DRAM behind a cache
+        without such a bound (DMA engines), no limit (0), as the analytic engine's bandwidth-only model."""
+        ahead = self.d_opts["buffers"] * tile.tile_tokens
+        if self.accel.lookup.placement != "off_chip_cached":
+            return ahead
+        tif = self.accel.compute.threads_in_flight
+        if not tif:
+            return 0
+        chains_per_token = k.gather["chains"] / tokens * k.extra.get("program_threads", 1)
+        return max(ahead, math.ceil(2 * tif * k.extra.get("loads_per_thread", 1) / chains_per_token))
+
+    # --- events and processes ------------------------------------------------------------------
+    def _tiled_hashes(self) -> dict:
+        """Hash ops on a hash unit run tile by tile when double buffering: op -> (plan, tile tokens)."""
+        d, tiled = self.d_opts, {}
+        if not d["double_buffer"] or "hash" not in self.machine.units:
+            return tiled
+        for kp in self.plans:
+            op = self.ops[kp.op]
+            if op.kind is OpKind.HASH and kp.kernel.unit == "hash" and sum(p.op == kp.op for p in self.plans) == 1:
+                t = tiling(op.dims["tokens"], d["tile_tokens"], True)
+                kp.tiles = [self.env.event() for _ in range(t.tiles)]
+                tiled[kp.op] = (kp, t.tile_tokens)
+        return tiled
+
+    def _dependencies(self, tiled) -> dict:
+        """Each kernel's `ready` event: its op's inputs (for the first kernel of an op; a lookup pipelined
+        with its hash waits for the hash's first tile only), else the op's previous kernel."""
+        env, by_op = self.env, {}
+        for kp in self.plans:
+            by_op.setdefault(kp.op, []).append(kp)
+        done, previous = {}, None
+        for op in self.workload.ops:
+            kps = by_op.get(op.name, [])
+            for i, kp in enumerate(kps):
+                inputs = [kps[i - 1].done] if i else [self._input(kp, x, done, tiled) for x in op.deps]
+                if not self.d_opts["overlap"] and previous is not None:
+                    inputs.append(previous.done)
+                kp.ready, previous = env.all_of(inputs), kp
+            done[op.name] = kps[-1].done if kps else env.all_of([done[x] for x in op.deps])
+        return done
+
+    def _input(self, kp, dep: str, done, tiled):
+        if dep not in tiled or kp.demand is None or kp.demand.tiling.tokens != self.ops[dep].dims["tokens"]:
+            return done[dep]
+        hash_kp, hash_tile = tiled[dep]
+        t = kp.demand.tiling
+        # lookup tile j waits for the hash tile holding its last token
+        kp.hash_tiles = [hash_kp.tiles[(min(t.tokens, (j + 1) * t.tile_tokens) - 1) // hash_tile]
+                         for j in range(t.tiles)]
+        return kp.hash_tiles[0]
+
+    def _tables(self, done) -> None:
+        """On-chip lookup memories load each op's tables (the share that fits) before its rows are read."""
+        if self.accel.lookup.placement != "on_chip" or self.opts["tables_resident"]:
+            return
+        for kp in self.plans:
+            if kp.demand is None:
+                continue
+            g = kp.kernel.gather
+            nbytes = min(1.0, self.accel.lookup.capacity_bytes / g["table_bytes"]) * g["table_bytes"]
+            kp.tables_ready = self.env.event()
+            self.table_loads.append((kp.op, nbytes, max(1, min(g["tables"], 64)), kp.tables_ready))
+            self.env.process(proc.free_tables(self.env, self.machine, nbytes, done[kp.op]))
+        self.env.process(proc.table_loader(self.env, self.machine, self.table_loads))
+
+    def _launcher(self):
+        """The host (eager) or the graph sequencer; returns the sequencer's queue of ready kernels (graph)."""
+        rt, hs = self.accel.runtime, self.opts["host_head_start_s"]
+        self.offset_s = hs  # simulation time 0 is when the host starts: analytic time -host_head_start_s
+        device_free = rt.launch_latency_s + hs
+        if self.opts["mode"] == "eager":
+            self.env.process(proc.host(self.env, self.plans, rt, device_free))
+            return None
+        ready = simpy.Store(self.env)
+        self.env.process(proc.sequencer(self.env, ready, rt, max(rt.graph_launch_s, device_free)))
+        return ready
+
+    def analytic(self) -> list:
+        """The analytic engine's schedule of the same kernels on the same index streams (drawn ones too)."""
+        costs = [kernel_cost(kp.kernel, self.accel, self.streams.get(kp.op), self.opts["bank_mapping"],
+                             self.opts["tables_resident"]) if kp.demand is not None else kp.cost for kp in self.plans]
+        return schedule(costs, self.accel, self.opts["mode"], self.opts["host_head_start_s"])
+
+    def run(self) -> None:
+        self.env.run()
+        unfinished = [kp.kernel.name for kp in self.plans if not kp.done.processed]
+        if unfinished:
+            raise RuntimeError(f"DES stopped with kernels unfinished (a dependency cycle?): {unfinished[:5]}")

@@ -1,0 +1,209 @@
+"""The lookup demand stream of the DES: where every table-row read goes, precomputed with numpy.
+
+A lookup kernel issues its reads in *units*: one token at a time (fine mode, every lookup replayed)
+or one tile of tokens at a time (coarse mode). For each unit this module says, before the simulation
+runs, how much work each lookup bank, DRAM channel, cache and thread pool gets:
+
+- on_chip / near_memory: accesses per bank (a row covers `span` banks from its start bank, mapped by
+  hwsim.engines.banks: interleaved / by_table / hashed); on_chip rows of tables larger than the banks come
+  from DRAM (the first `resident` share of each table's buckets stays in the banks);
+- off_chip_cached: a row's first read misses the cache, repeats hit while the tables fit (the analytic
+  engine's rule, row by row); misses go to DRAM channels by address (row-buffer-sized chunks
+  interleaved over channels, then banks); every row read is a chain step for Little's law.
+
+Without a traced stream, buckets are drawn (uniform or Zipf) from a seeded generator.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.engines import banks as bank_model
+from hwsim.engines.analytic import gather_efficiency
+
+DISTRIBUTIONS = ("uniform", "zipf")
+_GOLDEN = 0x9E3779B1  # Knuth's multiplicative hash (as hwsim.engines.banks): which rows of an oversized table stay cached
+
+
+def draw_stream(tokens: int, tables: int, rows_per_table: int, distribution: str = "uniform",
+                zipf_exponent: float = 1.1, seed: int = 0, salt: str = "") -> np.ndarray:
+    """Bucket ids (tokens, tables), int32, reproducible from (seed, salt).
+    uniform: every bucket equally likely; zipf: P(bucket b) proportional to 1 / (b + 1)^zipf_exponent
+    (bucket 0 the most popular in every table, a bounded Zipf over the table's rows)."""
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"bucket_distribution must be one of {', '.join(DISTRIBUTIONS)}, given {distribution!r}")
+    rng = np.random.default_rng([int(seed), zlib.crc32(salt.encode())])
+    if distribution == "uniform":
+        return rng.integers(0, rows_per_table, size=(tokens, tables), dtype=np.int32)
+    cdf = np.cumsum(1.0 / np.arange(1, rows_per_table + 1) ** zipf_exponent)
+    cdf /= cdf[-1]
+    drawn = np.searchsorted(cdf, rng.random((tokens, tables)), side="right")
+    return np.minimum(drawn, rows_per_table - 1).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Tokens split into tiles (the pipelining and coarse unit) and units of issue (token or tile)."""
+    tokens: int
+    tile_tokens: int
+    coarse: bool
+
+    @property
+    def tiles(self) -> int:
+        return -(-self.tokens // self.tile_tokens)
+
+    @property
+    def units(self) -> int:
+        return self.tiles if self.coarse else self.tokens
+
+    def unit_of_token(self) -> np.ndarray:
+        t = np.arange(self.tokens)
+        return t // self.tile_tokens if self.coarse else t
+
+    def unit_tile(self) -> np.ndarray:
+        u = np.arange(self.units)
+        return u if self.coarse else u // self.tile_tokens
+
+    def unit_tokens(self) -> np.ndarray:
+        return np.bincount(self.unit_of_token(), minlength=self.units).astype(np.float64)
+
+
+def tiling(tokens: int, tile_tokens: int | None, coarse: bool, tiles_per_op: int = 64,
+           min_tile_tokens: int = 16) -> Tiling:
+    """Default tile: 1/64 of the tokens, but at least 16 tokens (buffers of a few tokens would expose
+    every transient bank conflict, which deep request queues even out)."""
+    t = tile_tokens if tile_tokens else max(math.ceil(tokens / tiles_per_op), min_tile_tokens)
+    return Tiling(tokens, max(1, min(int(t), tokens)), coarse)
+
+
+@dataclass(frozen=True, eq=False)
+class LookupDemand:
+    """What one lookup kernel asks of the memories, unit by unit (arrays of length `units` unless noted)."""
+    op: str
+    placement: str
+    tiling: Tiling
+    rows: int                      # table-row reads (tokens x tables)
+    bank_s: np.ndarray | None      # (units, banks) seconds of work per lookup bank
+    bank_requests: np.ndarray | None  # (banks,) accesses over the whole kernel
+    chunk_ptr: np.ndarray          # (units + 1,) slices of the chunk arrays: DRAM reads of rows that miss
+    chunk_channel: np.ndarray
+    chunk_bank: np.ndarray
+    chunk_page: np.ndarray
+    chunk_bytes: np.ndarray
+    miss_s_per_byte: float         # channel time per byte of a read that opens a DRAM row (gather curve)
+    hit_s: np.ndarray | None       # cache (SRAM) seconds
+    mlp_s: np.ndarray | None       # Little's-law thread-pool seconds
+    chain_s: np.ndarray            # shortest time from issue to rows ready (dependent chain steps)
+    accumulate_s: np.ndarray       # vector-unit seconds summing the rows (0 where adder trees do it)
+    write_bytes: np.ndarray        # output bytes written after the unit is summed
+    read_bytes_per_tile: float     # indices and weights streamed in per tile
+    hit_rows: int
+    miss_rows: int
+    bytes_per_row: float
+
+    @property
+    def units(self) -> int:
+        return self.tiling.units
+
+    def channel_requests(self, channels: int) -> np.ndarray:
+        return np.bincount(self.chunk_channel, minlength=channels)
+
+
+def _chunks(addr: np.ndarray, nbytes: float, unit: np.ndarray, dram) -> tuple:
+    """Split each row read [addr, addr + nbytes) at interleave boundaries: (unit, channel, bank, page, bytes)."""
+    g = int(dram.row_buffer_bytes or dram.access_granularity_bytes)
+    channels, banks = int(dram.channels), int(dram.banks_per_channel)
+    addr = addr.astype(np.int64)
+    first = addr // g
+    last = (addr + max(int(nbytes), 1) - 1) // g
+    width = int((last - first).max()) + 1 if len(addr) else 1
+    if width == 1:  # every row within one chunk (the usual case: rows no larger than a DRAM row)
+        size = np.full(len(addr), float(nbytes))
+        return unit, first % channels, (first // channels) % banks, first // (channels * banks), size
+    c = first[:, None] + np.arange(width)                                  # (rows, width) chunk ids
+    valid = c <= last[:, None]
+    lo = np.maximum(addr[:, None], c * g)
+    hi = np.minimum(addr[:, None] + nbytes, (c + 1) * g)
+    c, size = c[valid], (hi - lo)[valid].astype(np.float64)
+    units = np.repeat(unit, valid.sum(axis=1))
+    return units, c % channels, (c // channels) % banks, c // (channels * banks), size
+
+
+def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: str,
+                  table_base: int) -> LookupDemand:
+    """Demand of one lookup kernel; `cost` is its analytic KernelCost (for the accumulate time), `stream`
+    its bucket ids (tokens, tables), `table_base` where its tables start in DRAM."""
+    g, lk, dram = kernel.gather, accel.lookup, accel.memory.dram
+    tokens, tables = stream.shape
+    rpt, row_bytes = g["rows_per_table"], g["row_bytes"]
+    bytes_per_row = g["accesses"] * g["access_bytes"] / max(g["rows"], 1)
+    units = tile.units
+    unit_of_token = tile.unit_of_token()
+    unit_tok = tile.unit_tokens()
+    first_token = np.searchsorted(unit_of_token, np.arange(units))         # rows of a unit are contiguous
+
+    def per_unit(x):  # (tokens, tables) -> sum per unit
+        per_token = x.sum(axis=1, dtype=np.float64)
+        return per_token if not tile.coarse else np.add.reduceat(per_token, first_token)
+
+    glob = stream.astype(np.int64)
+    glob += np.arange(tables, dtype=np.int64) * rpt                        # (tokens, tables) global row ids
+    bank_s = bank_requests = hit_s = mlp_s = None
+    chain_s = np.zeros(units)
+    hits = 0
+
+    if lk.placement in ("on_chip", "near_memory"):
+        resident = 1.0 if lk.placement == "near_memory" else min(1.0, lk.capacity_bytes / g["table_bytes"])
+        in_banks = stream < math.floor(resident * rpt + 1e-9) if resident < 1 else None
+        row_span = bank_model.span(row_bytes, lk.bank_width_bytes)
+        t_ids = np.broadcast_to(np.arange(tables, dtype=np.int64), stream.shape)
+        key = bank_model.start_banks(glob, t_ids, row_span, lk.banks, bank_mapping).astype(np.int64)
+        key += unit_of_token[:, None] * lk.banks
+        starts = np.bincount(key.ravel() if in_banks is None else key[in_banks],
+                             minlength=units * lk.banks).reshape(units, lk.banks)
+        loads = bank_model.spread(starts, row_span, lk.banks)
+        bank_requests = loads.sum(axis=0)
+        bank_s = (loads / accel.clock_hz).astype(np.float32)                # a bank serves one access per cycle
+        miss = np.zeros(stream.shape, bool) if in_banks is None else ~in_banks
+    else:  # off_chip_cached
+        flat = glob.ravel()
+        first_read = np.full(tables * rpt, flat.size)
+        np.minimum.at(first_read, flat, np.arange(flat.size))              # where each row is read first
+        miss = np.zeros(flat.shape, dtype=bool)
+        miss[first_read[first_read < flat.size]] = True
+        fits = min(1.0, lk.capacity_bytes / g["table_bytes"])
+        if fits < 1.0:  # a fixed share of the rows stays cached; the rest misses on every read
+            miss |= ((flat.astype(np.uint64) * _GOLDEN) % (1 << 32)) >= fits * (1 << 32)
+        miss = miss.reshape(stream.shape)
+        misses_per_unit = per_unit(miss)
+        rows_per_unit = unit_tok * tables
+        hits = int(stream.size - misses_per_unit.sum())
+        cache = accel.memory.sram[0] if accel.memory.sram else None
+        if cache is not None:
+            eff = gather_efficiency(accel, g["access_bytes"])
+            hit_s = (rows_per_unit - misses_per_unit) * bytes_per_row / (cache.bandwidth_bytes_per_s * eff)
+        tif = accel.compute.threads_in_flight
+        if tif:  # each row read is a chain step: read the row id (a hit), then the row (hit or miss)
+            hit_lat = cache.latency_s if cache else dram.latency_s
+            step_sum = 2 * hit_lat * rows_per_unit + (dram.latency_s - hit_lat) * misses_per_unit
+            in_flight = tif / kernel.extra.get("program_threads", 1) * kernel.extra.get("loads_per_thread", 1)
+            mlp_s = step_sum * (g["chains"] * g["chain_length"] / max(g["rows"], 1)) / in_flight
+            chain_s = g["chain_length"] * step_sum / np.maximum(rows_per_unit, 1)
+
+    miss_idx = np.flatnonzero(miss)
+    addr = table_base + glob.ravel()[miss_idx] * int(row_bytes)
+    c_unit, ch, bk, page, size = _chunks(addr, bytes_per_row, unit_of_token[miss_idx // tables], dram)
+    eff_miss = gather_efficiency(accel, g["access_bytes"])
+    return LookupDemand(
+        op=kernel.op, placement=lk.placement, tiling=tile, rows=int(stream.size), bank_s=bank_s,
+        bank_requests=bank_requests, chunk_ptr=np.searchsorted(c_unit, np.arange(units + 1)),
+        chunk_channel=ch, chunk_bank=bk, chunk_page=page, chunk_bytes=size,
+        miss_s_per_byte=dram.channels / (dram.bandwidth_bytes_per_s * eff_miss),
+        hit_s=hit_s, mlp_s=mlp_s, chain_s=chain_s,
+        accumulate_s=cost.terms_s["compute"] * unit_tok / tokens,
+        write_bytes=kernel.stream_write_bytes * unit_tok / tokens,
+        read_bytes_per_tile=kernel.stream_read_bytes / tile.tiles,
+        hit_rows=hits, miss_rows=int(len(miss_idx)), bytes_per_row=bytes_per_row)

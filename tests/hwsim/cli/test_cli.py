@@ -1,0 +1,292 @@
+"""The `hwsim` command line, run in-process: files written, numbers in them, and bad input in one line.
+
+Expected numbers come from the reference (../shared/reference/memoryformer.md: the paper's formulas and
+tables), never from the program's own output.
+"""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hwsim.cli import main
+from hwsim.config import PRESET_DIR
+
+REPO = Path(__file__).resolve().parents[3]
+MEASURED = REPO.parent / "shared" / "calibration" / "h200" / "measured.csv"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# what each subcommand writes (DESIGN: each writes CSV, and PNG where it plots, into --out DIR)
+WRITES = {
+    "figure1": ["figure1.csv", "figure1.png"],
+    "tables": ["table1.csv", "table3.csv", "table5.csv", "model_memory.csv"],
+    "buckets": ["buckets.csv", "buckets_summary.csv", "buckets.png"],
+    "simulate": ["ops.csv", "summary.csv"],
+    "compare": ["compare.csv"],
+    "roofline": ["roofline.csv", "roofline.png"],
+    "validate": ["validation.csv"],
+    "area": ["area.csv"],
+}
+
+
+def run(capsys, *args):
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def run_ok(capsys, out_dir, *args):
+    rc, out, err = run(capsys, *args, "--out", out_dir)
+    assert rc == 0, err
+    assert "Traceback" not in out + err
+    command = args[0]
+    written = sorted(p.name for p in Path(out_dir).iterdir())
+    assert set(WRITES[command]) <= set(written), written
+    # atomic writes: nothing half-written or temporary is left behind
+    assert not [n for n in written if ".tmp" in n], written
+    return out
+
+
+def is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == PNG_MAGIC
+
+
+# ---- each subcommand ------------------------------------------------------------------------------------
+
+def test_figure1(capsys, tmp_path):
+    run_ok(capsys, tmp_path, "figure1")
+    df = pd.read_csv(tmp_path / "figure1.csv")
+    assert {"model", "seq_len", "hidden_size", "flops_paper", "flops"} <= set(df.columns)
+    assert len(df) == 24  # 2 models x 2 sequence lengths x 6 hidden sizes (reference section 5)
+    assert set(df["hidden_size"]) == set(range(512, 3073, 512)) and set(df["seq_len"]) == {1024, 2048}
+    # reference section 3, paper convention: 2 s^2 d + 12 s d^2 and 2 s^2 d + 6 K s d with K = d / 8
+    for _, r in df.iterrows():
+        s, d = r["seq_len"], r["hidden_size"]
+        fc = 12 * s * d * d if r["model"] == "transformer" else 6 * (d // 8) * s * d
+        assert r["flops_paper"] == 2 * s * s * d + fc
+        assert r["flops"] > r["flops_paper"]  # exact counts: 2 per MAC plus what the paper leaves out
+    assert is_png(tmp_path / "figure1.png")
+
+
+def test_tables(capsys, tmp_path):
+    out = run_ok(capsys, tmp_path, "tables")
+    t1 = pd.read_csv(tmp_path / "table1.csv").set_index("model")
+    # reference Table 1: MemoryFormer-small w/o attention is printed as 1.0 G; the formula 6 K s d gives
+    # 6 x 96 x 2048 x 768 = 0.906 G
+    formula = 6 * (768 // 8) * 2048 * 768
+    assert t1.loc["memoryformer-small", "flops_wo_attn_paper"] == pytest.approx(0.906e9, rel=0.005)
+    assert t1.loc["memoryformer-small", "flops_wo_attn_paper"] == pytest.approx(formula, rel=1e-12)
+    line = next(l for l in out.splitlines() if "memoryformer-small" in l and "paper" in l)
+    assert "1.0" in line and f"{formula / 1e9:.3f}" in line
+    # the other rows of Table 1 as the paper prints them (G, paper convention, one decimal)
+    printed = {"pythia-70m": (6.4, 10.7), "memoryformer-tiny": (0.4, 4.7), "pythia-160m": (14.5, 20.9),
+               "pythia-410m": (25.8, 34.4), "memoryformer-base": (1.6, 10.2)}
+    for model, (wo_attn, total) in printed.items():
+        assert round(t1.loc[model, "flops_wo_attn_paper"] / 1e9, 1) == wo_attn, model
+        assert round(t1.loc[model, "flops_paper"] / 1e9, 1) == total, model
+    # reference Table 3 (decimal MB) and Table 5 (decimal MB)
+    t3 = pd.read_csv(tmp_path / "table3.csv")
+    assert [round(b / 1e6, 1) for b in t3["table_bytes"]] == [2.1, 16.8, 53.5]
+    t5 = pd.read_csv(tmp_path / "table5.csv")
+    assert [round(b / 1e6, 1) for b in t5["table_bytes"]] == [33.6, 52.4, 88.1, 157.3]
+    mem = pd.read_csv(tmp_path / "model_memory.csv").set_index("model")
+    assert len(mem) == 6
+    # reference, derived: tables per block 138 / 311 / 554 MB (fp16, tau 8, e 2)
+    for model, mb in [("memoryformer-tiny", 138), ("memoryformer-small", 311), ("memoryformer-base", 554)]:
+        assert mem.loc[model, "bytes_per_block"] / 1e6 == pytest.approx(mb, rel=0.01)
+
+
+def test_simulate(capsys, tmp_path):
+    run_ok(capsys, tmp_path, "simulate", "--accel", "h200", "--model", "memoryformer-base", "--seq-len", 256)
+    ops = pd.read_csv(tmp_path / "ops.csv")
+    assert {"op", "kind", "time_s", "bound", "flops", "dram_bytes", "energy_j"} <= set(ops.columns)
+    assert (ops["kind"] == "lookup").sum() == 5  # q, k, v, m1, m2
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index("scope")
+    assert list(summary.index) == ["block", "model"]
+    block, model = summary.loc["block"], summary.loc["model"]
+    assert model["layers"] == 24  # MemoryFormer-base: 24 layers (reference Table 1)
+    assert model["latency_s"] == pytest.approx(24 * block["latency_s"], rel=1e-12)
+    assert model["energy_j"] == pytest.approx(24 * block["energy_j"], rel=1e-12)
+    assert block["latency_s"] == pytest.approx(ops["time_s"].sum(), rel=1e-9)
+
+
+def test_compare(capsys, tmp_path):
+    run_ok(capsys, tmp_path, "compare", "--accel", "h200,lut-asic", "--seq-len", 256)
+    df = pd.read_csv(tmp_path / "compare.csv")
+    assert list(df["accelerator"]) == ["h200", "lut-asic"]
+    assert set(df["transformer"]) == {"pythia-410m"} and set(df["memoryformer"]) == {"memoryformer-base"}
+    ratio = df["memoryformer_latency_s"] / df["transformer_latency_s"]
+    assert (df["latency_ratio"] - ratio).abs().max() < 1e-12
+    assert (df["flops_ratio"] < 1).all()
+
+
+def test_compare_block_options(capsys, tmp_path):
+    import hwsim
+    import workloads
+
+    out = run_ok(capsys, tmp_path, "compare", "--accel", "h200", "--seq-len", 256, "--blocks", "paper")
+    df = pd.read_csv(tmp_path / "compare.csv")
+    # the paper's blocks: block()'s defaults, d 1024 and 16 heads (reference Table 1)
+    paper_mf = hwsim.simulate(workloads.block("memoryformer", 1024, 256, heads=16), "h200")
+    assert df.loc[0, "memoryformer_latency_s"] == pytest.approx(paper_mf.latency_s, rel=1e-12)
+    assert "norm=layernorm;rotary_pct=0.0" in df.loc[0, "memoryformer_block"]
+    assert "memory_bias=False" in out
+    run_ok(capsys, tmp_path, "compare", "--accel", "h200", "--seq-len", 256, "--norm", "layernorm",
+           "--rotary-pct", 0.5, "--no-memory-bias", "--residual", "sequential")
+    df = pd.read_csv(tmp_path / "compare.csv")
+    assert df.loc[0, "transformer_block"] == ("norm=layernorm;rotary_pct=0.5;parallel_residual=False;"
+                                              "linear_bias=True")
+    assert df.loc[0, "memoryformer_block"] == ("norm=layernorm;rotary_pct=0.5;parallel_residual=False;"
+                                               "memory_bias=False;weighting=official")
+
+
+def test_simulate_memory_bias_flag(capsys, tmp_path):
+    for flag, adds in [("--memory-bias", 5), ("--no-memory-bias", 0)]:
+        run_ok(capsys, tmp_path, "simulate", "--seq-len", 64, flag)
+        ops = pd.read_csv(tmp_path / "ops.csv")
+        assert ops["op"].str.endswith(".add").sum() == adds  # one per Memory Layer: q, k, v, m1, m2
+
+
+@pytest.mark.parametrize("command", ["simulate", "compare", "roofline"])
+@pytest.mark.parametrize("value,needle", [(1.5, "--rotary-pct"), (-0.25, "--rotary-pct"), (0.3, "19 rotary dims")])
+def test_bad_rotary_pct(capsys, tmp_path, command, value, needle):
+    line = one_error_line(capsys, command, "--rotary-pct", value, "--seq-len", 64, "--out", tmp_path / "out")
+    assert needle in line and str(value) in line
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_roofline(capsys, tmp_path):
+    run_ok(capsys, tmp_path, "roofline", "--seq-len", 256)
+    df = pd.read_csv(tmp_path / "roofline.csv")
+    # the released MemoryFormer block in closed form: 14 ops (shared Q/K/V hash), + a bias add per Memory Layer
+    # (5) + rotary on q and k (1)
+    assert len(df) == 14 + 5 + 1
+    with_bytes = df[df["dram_bytes"] > 0]
+    assert ((with_bytes["intensity_flops_per_byte"] - with_bytes["flops"] / with_bytes["dram_bytes"]).abs()
+            <= 1e-9 * with_bytes["intensity_flops_per_byte"]).all()
+    assert is_png(tmp_path / "roofline.png")
+
+
+def test_validate(capsys, tmp_path):
+    out = run_ok(capsys, tmp_path, "validate", MEASURED, "--accel", "h200")
+    measured = pd.read_csv(MEASURED)
+    df = pd.read_csv(tmp_path / "validation.csv")
+    assert len(df) == len(measured)
+    assert {"predicted_us", "error_pct"} <= set(df.columns)
+    assert list(df.columns[: len(measured.columns)]) == list(measured.columns)
+    err = 100 * (df["predicted_us"] - df["time_us"]) / df["time_us"]
+    assert (df["error_pct"] - err).abs().max() < 1e-6
+    assert "median absolute error" in out
+
+
+def test_buckets_small(capsys, tmp_path):
+    run_ok(capsys, tmp_path, "buckets", "--seq-len", 32, "--batch", 2)
+    counts = pd.read_csv(tmp_path / "buckets.csv")
+    per_table = counts.groupby(["op", "table"])["count"]
+    # every traced token picks exactly one bucket in each table: 2 x 32 tokens
+    assert (per_table.sum() == 64).all()
+    # memoryformer-tiny (tau 8, e 2): 2^8 buckets per table, 2^10 in M2
+    sizes = per_table.size()
+    assert set(sizes) == {256, 1024}
+    assert set(sizes[sizes == 1024].index.get_level_values("op")) == {"memory_block.m2.lookup"}
+    assert is_png(tmp_path / "buckets.png")
+
+
+# ---- help says what each command writes ----------------------------------------------------------------
+
+def test_top_level_help_names_the_output_files(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for command, files in WRITES.items():
+        assert command in out
+        for f in files:
+            assert f in out, (command, f)
+
+
+@pytest.mark.parametrize("command", sorted(WRITES))
+def test_subcommand_help_names_its_output_files(capsys, command):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--out" in out
+    for f in WRITES[command]:
+        assert f in out, f
+
+
+# ---- bad input: exit code 2, one line on stderr, no traceback -------------------------------------------
+
+def one_error_line(capsys, *args) -> str:
+    rc, out, err = run(capsys, *args)
+    assert rc == 2, (rc, err)
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"hwsim {args[0]}: error:")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["simulate", "compare", "roofline"])
+def test_unknown_accelerator(capsys, tmp_path, command):
+    line = one_error_line(capsys, command, "--accel", "h900", "--seq-len", 64, "--out", tmp_path)
+    assert "h900" in line and "h200" in line  # names what was given and what exists
+
+
+def test_unknown_accelerator_in_validate(capsys, tmp_path):
+    line = one_error_line(capsys, "validate", MEASURED, "--accel", "h900", "--out", tmp_path)
+    assert "h900" in line
+
+
+@pytest.mark.parametrize("command", ["simulate", "compare", "roofline", "buckets"])
+def test_unknown_model(capsys, tmp_path, command):
+    line = one_error_line(capsys, command, "--model", "gpt-5", "--out", tmp_path)
+    assert "gpt-5" in line
+
+
+@pytest.mark.parametrize("command", ["simulate", "compare", "roofline", "tables", "buckets"])
+def test_zero_seq_len(capsys, tmp_path, command):
+    line = one_error_line(capsys, command, "--seq-len", 0, "--out", tmp_path)
+    assert "--seq-len" in line and "0" in line
+
+
+def test_missing_measured_file(capsys, tmp_path):
+    missing = tmp_path / "nope" / "measured.csv"
+    line = one_error_line(capsys, "validate", missing, "--out", tmp_path / "out")
+    assert str(missing) in line
+
+
+def test_measured_file_without_required_columns(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(MEASURED).drop(columns=["time_us"]).to_csv(bad, index=False)
+    line = one_error_line(capsys, "validate", bad, "--out", tmp_path / "out")
+    assert str(bad) in line and "time_us" in line
+
+
+def typo_yaml(tmp_path, old: str, new: str) -> Path:
+    text = (PRESET_DIR / "h200.yaml").read_text()
+    assert text.count(old) == 1
+    path = tmp_path / "typo.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_yaml_accelerator_with_a_misspelt_optional_key(capsys, tmp_path):
+    path = typo_yaml(tmp_path, "    attention_efficiency:", "    attention_eficiency:")
+    line = one_error_line(capsys, "simulate", "--accel", path, "--seq-len", 64, "--out", tmp_path / "out")
+    assert str(path) in line
+    assert "compute.matrix.attention_eficiency" in line and '"attention_efficiency"' in line
+
+
+def test_yaml_accelerator_with_a_misspelt_required_key(capsys, tmp_path):
+    path = typo_yaml(tmp_path, "    bandwidth: 4.8 TB/s", "    bandwith: 4.8 TB/s")
+    rc, out, err = run(capsys, "simulate", "--accel", path, "--seq-len", 64, "--out", tmp_path / "out")
+    assert rc == 2 and "Traceback" not in out + err
+    assert err.startswith("hwsim simulate: error:")
+    assert str(path) in err and "memory.dram.bandwith" in err and '"bandwidth"' in err
+    assert not (tmp_path / "out" / "ops.csv").exists()
+
+
+def test_yaml_accelerator_with_a_misspelt_required_key_is_one_line(capsys, tmp_path):
+    path = typo_yaml(tmp_path, "    bandwidth: 4.8 TB/s", "    bandwith: 4.8 TB/s")
+    one_error_line(capsys, "simulate", "--accel", path, "--seq-len", 64, "--out", tmp_path / "out")
