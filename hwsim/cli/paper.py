@@ -146,5 +146,8 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=16, help="sequences traced (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--all-tables", action="store_true", help="count every table, not only the first and last")
+    p.add_argument("--blocks", choices=["released", "paper"], default="released",
+                   help="block variant: the released model's (RMSNorm before the hashes; default) or the paper's "
+                        "(LayerNorm)")
     add_out(p)
     p.set_defaults(func=buckets)
