@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="predict measured rows -> validation.csv",
                        description="Rebuilds the workload of every row of a measured CSV (the schema of "
-                                   "calibration/h200/measured.csv), predicts its time (and energy where the row has "
+                                   "data/calibration/h200/measured.csv), predicts its time (and energy where the row has "
                                    "joules_per_call) and writes validation.csv: the input columns plus predicted_us, "
                                    "error_pct (and predicted_j, energy_error_pct). Prints the median absolute error "
                                    "and the share of rows within 25%.")

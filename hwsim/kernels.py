@@ -6,7 +6,7 @@ lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate
 - "fused": one kernel per op on the unit made for it (the matrix unit for products and attention,
   the hash unit where there is one, the lookup memory for table rows). What dedicated hardware or a
   compiler that fuses each op would run.
-- "torch": what PyTorch eager runs for the same op, as in ../shared/calibration/h200/h200_bench.py:
+- "torch": what PyTorch eager runs for the same op, as in data/calibration/h200/h200_bench.py:
   the sign hash as 16 small elementwise/reduction kernels with their intermediate tensors, the lookup
   as embedding_bag (or an index gather + multiply + sum), attention as a fused attention kernel plus
   the copy that transposes its output back.
@@ -193,7 +193,7 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
 
 
 def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) -> Kernel:
-    """The fused Triton kernel of ../shared/calibration/h200/fused_memory_layer.py: hash + gather + sum."""
+    """The fused Triton kernel of data/calibration/h200/fused_memory_layer.py: hash + gather + sum."""
     (k,) = torch_lookup_kernels(lookup_op, "fused", block_d)
     return replace(k, name=f"{lookup_op.name}:fused_triton", flops=k.flops + hash_op.flops,
                    stream_read_bytes=hash_op.bytes_read["activations"])

@@ -1,4 +1,4 @@
-"""Predictions against measured rows (the schema of ../shared/calibration/h200/measured.csv).
+"""Predictions against measured rows (the schema of data/calibration/h200/measured.csv).
 
 Each row names what ran (kind, impl, dtype and shapes); `row_case` rebuilds that Workload and the
 simulate options that describe how it ran (eager or graph replay, which lookup kernel, which block
@@ -24,7 +24,7 @@ def flush_head_start_s(accel) -> float:
     return DO_BENCH_FLUSH_BYTES / accel.memory.dram.sustained_bandwidth_bytes_per_s
 
 
-# the impls of calibration/h200/README.md, by kind (a _graph suffix is stripped first)
+# the impls of data/calibration/h200/README.md, by kind (a _graph suffix is stripped first)
 KNOWN_IMPLS = {
     "ceiling": ("d2d_copy", "gemm_square", "random_row_gather"),
     "layer": ("linear", "memory_hash_only", "memory_embedding_bag", "memory_gather_sum", r"memory_fused_triton_bd\d+"),
@@ -109,7 +109,7 @@ def validate(measured, accelerator, engine: str = "analytic", progress=None):
     missing = [c for c in REQUIRED_COLUMNS if c not in measured.columns]
     if missing:
         raise ValueError(f"measured file: missing column(s) {', '.join(missing)}; expected the schema of "
-                         f"calibration/h200/measured.csv ({', '.join(REQUIRED_COLUMNS)}, ...)")
+                         f"data/calibration/h200/measured.csv ({', '.join(REQUIRED_COLUMNS)}, ...)")
     out = measured.copy()
     pred_us, pred_j, why = [], [], []
     has_energy = "joules_per_call" in measured.columns

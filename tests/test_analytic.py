@@ -1,7 +1,7 @@
 """Analytic engine: physical properties that hold for any workload and machine, and hand-derived checks.
 
 Expected values come from the accelerator configs' datasheet numbers, the reference (paper) shapes and
-the calibration README (../shared/calibration/h200/README.md), never from the engine's own output.
+the calibration README (data/calibration/h200/README.md), never from the engine's own output.
 """
 import math
 

@@ -1,6 +1,6 @@
 """The `hwsim` command line, run in-process: files written, numbers in them, and bad input in one line.
 
-Expected numbers come from the reference (../shared/reference/memoryformer.md: the paper's formulas and
+Expected numbers come from the reference (the MemoryFormer paper, arXiv 2411.12992: its formulas and
 tables), never from the program's own output.
 """
 from pathlib import Path
@@ -12,7 +12,7 @@ from hwsim.cli import main
 from hwsim.config import PRESET_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-MEASURED = REPO.parent / "shared" / "calibration" / "h200" / "measured.csv"
+MEASURED = REPO / "data" / "calibration" / "h200" / "measured.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # what each subcommand writes (DESIGN: each writes CSV, and PNG where it plots, into --out DIR)

@@ -1,4 +1,4 @@
-"""Predictions against the rows measured on a real H200 (../shared/calibration/h200), and how rows are rebuilt."""
+"""Predictions against the rows measured on a real H200 (data/calibration/h200), and how rows are rebuilt."""
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 from hwsim.validate import REQUIRED_COLUMNS, row_case, summarize, validate
 
 REPO = Path(__file__).resolve().parents[1]
-CALIBRATION = REPO.parent / "shared" / "calibration" / "h200"
+CALIBRATION = REPO / "data" / "calibration" / "h200"
 MEASURED = CALIBRATION / "measured.csv"
 ENERGY = CALIBRATION / "energy.csv"
 
