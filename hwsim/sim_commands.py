@@ -209,6 +209,8 @@ def validate(args) -> int:
         rows=("abs_error_pct", "size"), median_abs_error_pct=("abs_error_pct", "median"),
         worst_pct=("error_pct", lambda e: e.loc[e.abs().idxmax()] if e.notna().any() else float("nan")))
     print(by.round(1).to_string())
+    for line in s["skipped"]:
+        print(f"{args.measured}: {line}; row skipped")
     print(f"{args.measured} on {args.accel}: {s['predicted']} of {s['rows']} rows predicted; median absolute error "
           f"{s['median_abs_error_pct']:.1f}%, {100 * s['within_25_pct']:.0f}% of rows within 25%")
     if "energy_rows" in s:

@@ -140,6 +140,18 @@ def test_validate(capsys, tmp_path):
     assert "median absolute error" in out
 
 
+def test_validate_reports_a_row_of_unknown_timing_in_one_line(capsys, tmp_path):
+    rows = pd.read_csv(MEASURED).iloc[:3].assign(timing=["wall", "profiled", "kernel"])
+    path = tmp_path / "timed.csv"
+    rows.to_csv(path, index=False)
+    out = run_ok(capsys, tmp_path / "out", "validate", path, "--accel", "h200")
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert skipped == [f"{path}: line 3: timing 'profiled' is not one of wall, kernel; row skipped"]
+    assert "2 of 2 rows predicted" in out
+    df = pd.read_csv(tmp_path / "out" / "validation.csv")
+    assert df["predicted_us"].isna().tolist() == [False, True, False]
+
+
 def test_buckets_small(capsys, tmp_path):
     run_ok(capsys, tmp_path, "buckets", "--seq-len", 32, "--batch", 2)
     counts = pd.read_csv(tmp_path / "buckets.csv")
