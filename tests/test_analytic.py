@@ -194,6 +194,30 @@ def test_one_gib_copy_on_h200_is_dram_bound_at_the_streaming_rate():
     assert r.latency_s >= expected
 
 
+def test_one_token_product_on_h200_streams_its_weight_below_the_copy_rate():
+    h200 = load_accelerator("h200")
+    d = 2048
+    r = simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), h200, lowering="fused")
+    weight = d * d * 2
+    # h200.yaml: 4.8 TB/s datasheet x weight_stream_efficiency 0.55 for a product whose traffic is its weight
+    assert r.ops.loc[0, "dram_s"] == pytest.approx((weight + 2 * d * 2) / (4.8e12 * 0.55), rel=1e-9)
+    assert r.kernels.loc[0, "bound"] == "dram"  # the kernel; the op as a whole waits for its launch
+    # without the field the product streams at the copy rate (efficiency 0.88): strictly faster
+    plain = h200.with_overrides({"memory.dram.weight_stream_efficiency": None})
+    assert plain.memory.dram.weight_stream_bandwidth_bytes_per_s == plain.memory.dram.sustained_bandwidth_bytes_per_s
+    assert simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), plain, lowering="fused").ops.loc[
+        0, "dram_s"] == pytest.approx((weight + 2 * d * 2) / (4.8e12 * 0.88), rel=1e-9)
+
+
+@pytest.mark.parametrize("tokens", [2048, 8192])
+def test_wide_products_are_not_weight_streams(tokens):
+    # activations in plus results out outweigh the d x d weight: the product streams at the copy rate
+    h200 = load_accelerator("h200")
+    plain = h200.with_overrides({"memory.dram.weight_stream_efficiency": None})
+    w = workloads.layer("linear", tokens, 2048, 2048, dtype="bf16")
+    assert simulate(w, h200).ops.loc[0, "dram_s"] == simulate(w, plain).ops.loc[0, "dram_s"]
+
+
 def test_lookup_on_h200_is_latency_bound_and_linear_in_tokens_at_large_token_counts():
     h200 = load_accelerator("h200")
     d, tau = 512, 8

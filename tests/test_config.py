@@ -99,6 +99,17 @@ def test_h200_efficiencies_match_measured_ceilings():
             achieved, rel=0.005)
 
 
+def test_h200_weight_stream_efficiency_is_the_one_token_linear_pair():
+    rows = _rows(CALIBRATION / "h200" / "measured.csv")
+    t = {int(r["d_in"]): float(r["time_us"]) * 1e-6 for r in rows
+         if r["impl"] == "linear" and r["dtype"] == "bf16" and r["tokens"] == "1"}
+    # the two calls differ only in the weight they stream: (2048^2 - 512^2) bf16 elements
+    rate = (2048**2 - 512**2) * 2 / (t[2048] - t[512])
+    d = load_accelerator("h200").memory.dram
+    assert d.weight_stream_bandwidth_bytes_per_s == pytest.approx(rate, rel=0.01)
+    assert d.weight_stream_efficiency < d.efficiency  # below the copy rate, as public GPU data hints
+
+
 def test_h200_energies_match_energy_csv():
     rows = _rows(CALIBRATION / "h200" / "energy.csv")
     a = load_accelerator("h200")
