@@ -133,6 +133,21 @@ def test_cpu_2core_rates_match_its_measured_linear_rows():
         assert a.compute.matrix.sustained_flops_per_s(dtype) == pytest.approx(best, rel=0.05), dtype
 
 
+def test_cpu_2core_memory_matches_its_streaming_row_and_littles_law():
+    rows = _rows(CALIBRATION / "cpu-2core" / "measured.csv")
+    a = load_accelerator("cpu-2core")
+    gemv = next(r for r in rows if r["impl"] == "linear" and r["dtype"] == "fp32" and r["tokens"] == "1"
+                and r["d_in"] == "2048")
+    rate = 2048 * 2048 * 4 / (float(gemv["time_us"]) * 1e-6)  # a matrix-vector product streams its weight
+    assert a.memory.dram.sustained_bandwidth_bytes_per_s == pytest.approx(rate, rel=0.01)
+    # Little's law at that rate with 48 outstanding L2 misses per core (Golden Cove) gives the loaded
+    # latency of a line; a dependent row read is the LLC lookup of its row id plus that DRAM share
+    line_latency = 2 * 48 * 64 / rate
+    assert a.memory.dram.latency_s + a.memory.sram[0].latency_s == pytest.approx(line_latency, rel=0.01)
+    # random rows then wait on the 16 L1 fill buffers per core: near the ~15 GB/s embedding_bag reaches
+    assert a.compute.threads_in_flight * 64 / line_latency == pytest.approx(15.5e9, rel=0.01)
+
+
 def test_accelerator_is_frozen_all_the_way_down():
     a = load_accelerator("h200")
     with pytest.raises(ValidationError):

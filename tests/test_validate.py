@@ -43,6 +43,23 @@ def test_h200_preset_meets_the_stated_accuracy_targets(measured, validated):
     assert (err.abs() <= 25).mean() == pytest.approx(s["within_25_pct"])
 
 
+# The targets for the 2-core CPU preset on its own rows (issue 9): the same form as the H200's
+CPU_MEASURED = REPO / "data" / "calibration" / "cpu-2core" / "measured.csv"
+CPU_MEDIAN_ABS_ERROR_PCT = 15.0
+CPU_SHARE_WITHIN_25_PCT = 0.70
+
+
+def test_cpu_2core_preset_meets_the_stated_accuracy_targets():
+    measured = pd.read_csv(CPU_MEASURED)
+    df, s = validate(measured, "cpu-2core")
+    rows = measured[measured["kind"].isin(KINDS)]  # the first row records the CPU, not a timing
+    assert s["rows"] == len(rows) == 68 and s["predicted"] == len(rows)
+    err = (100 * (df["predicted_us"] - measured["time_us"]) / measured["time_us"])[rows.index].abs()
+    assert np.median(err) == pytest.approx(s["median_abs_error_pct"])
+    assert s["median_abs_error_pct"] <= CPU_MEDIAN_ABS_ERROR_PCT, s
+    assert (err <= 25).mean() >= CPU_SHARE_WITHIN_25_PCT, s
+
+
 def test_every_measured_row_gets_a_prediction(measured, validated):
     df, s = validated
     assert set(measured["kind"]) == KINDS
