@@ -47,7 +47,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import hwsim
-    from hwsim.units import fmt_time
+    from hwsim.config.units import fmt_time
 
     w, lookups = traced_block()
     for name in args.presets:

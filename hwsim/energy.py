@@ -4,13 +4,11 @@ performance model produces (KernelCost). Static energy is idle power x time; `ac
 charged for the time the device runs kernels."""
 from __future__ import annotations
 
-from hwsim.analytic import KernelCost
-
 COMPONENTS = ("matrix", "vector", "hash", "dram", "sram", "lookup", "active")
 
 
-def kernel_energy(cost: KernelCost, accel) -> dict[str, float]:
-    """Dynamic energy of one kernel by component, joules."""
+def kernel_energy(cost, accel) -> dict[str, float]:
+    """Dynamic energy of one kernel (a hwsim.engines.analytic.KernelCost) by component, joules."""
     k, e = cost.kernel, accel.energy
     out = dict.fromkeys(COMPONENTS, 0.0)
     if k.unit == "matrix":

@@ -8,7 +8,7 @@ import pytest
 from hwsim.config import load_accelerator
 from hwsim.validate import REQUIRED_COLUMNS, flush_head_start_s, row_case, summarize, validate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CALIBRATION = REPO / "data" / "calibration" / "h200"
 MEASURED = CALIBRATION / "measured.csv"
 ENERGY = CALIBRATION / "energy.csv"

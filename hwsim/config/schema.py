@@ -53,7 +53,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config_errors import (DTYPES, Bandwidth, Bytes, Citations, ConfigError, Count, DtypeMap, FlopEnergies,
+from .errors import (DTYPES, Bandwidth, Bytes, Citations, ConfigError, Count, DtypeMap, FlopEnergies,
                             FlopRates, Fraction, GatherCurve, GatherPoint, Hertz, Joules, JoulesPerByte,
                             JoulesPerFlop, Overhead, PositiveNumber, Problem, Seconds, Text, Tile, Watts, choice,
                             cross, did_you_mean, duplicate_keys, field_key, model_in, problems_from_validation,
@@ -299,7 +299,7 @@ def load_accelerator(name_or_path) -> Accelerator:
     if looks_like_path:
         path, source = Path(text), text
     elif text in list_presets():
-        path, source = PRESET_DIR / f"{text}.yaml", f"hwsim/presets/{text}.yaml"
+        path, source = PRESET_DIR / f"{text}.yaml", f"hwsim/config/presets/{text}.yaml"
     else:
         hint = did_you_mean(text, list_presets())
         raise ConfigError([Problem(f'preset "{text}"', "", "no such accelerator preset"

@@ -1,12 +1,8 @@
 """What each CLI subcommand does: compute, write files, print a short human summary."""
 from __future__ import annotations
 
-from hwsim.outputs import out_dir, save_figure, write_csv
-
-
-def positive_arg(name: str, value: int) -> None:
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive integer, given {value}")
+from hwsim.cli.args import add_out, positive_arg
+from hwsim.io.files import out_dir, save_figure, write_csv
 
 
 def _gflops(df, cols):
@@ -19,7 +15,7 @@ def _gflops(df, cols):
 def figure1(args) -> int:
     import pandas as pd
 
-    from hwsim import plots
+    from hwsim.report import plots
     from workloads.paper import figure1_rows
 
     positive_arg("--tau", args.tau)
@@ -94,7 +90,7 @@ def buckets(args) -> int:
     import time
 
     import models
-    from hwsim import plots
+    from hwsim.report import plots
     from workloads.streams import bucket_counts, bucket_summary
 
     positive_arg("--seq-len", args.seq_len)
@@ -120,3 +116,34 @@ def buckets(args) -> int:
                    "chi2_uniform"]].round(2).to_string(index=False))
     print(f"wrote {out / 'buckets.csv'}, {out / 'buckets_summary.csv'}, {out / 'buckets.png'}")
     return 0
+
+
+def register(sub) -> None:
+    """Add this group's subcommands to the `hwsim` parser."""
+    p = sub.add_parser("figure1", help="paper's Figure 1: FLOPs per block vs hidden size -> figure1.csv, figure1.png",
+                       description="Writes figure1.csv (model, seq_len, hidden_size, flops_paper, flops, "
+                                   "flops_paper_ops) and figure1.png (paper convention and exact counts).")
+    p.add_argument("--tau", type=int, default=8, help="bits per chunk (default 8)")
+    add_out(p)
+    p.set_defaults(func=figure1)
+
+    p = sub.add_parser("tables", help="paper's Tables 1, 3, 5 and model memory -> table1.csv, table3.csv, "
+                                      "table5.csv, model_memory.csv",
+                       description="Writes table1.csv, table3.csv, table5.csv (the paper's tables, computed) "
+                                   "and model_memory.csv (parameters and table bytes per block and model).")
+    p.add_argument("--seq-len", type=int, default=2048, help="tokens per sequence (default 2048, as the paper)")
+    add_out(p)
+    p.set_defaults(func=tables)
+
+    p = sub.add_parser("buckets", help="paper's Figure 4: bucket use per table from a traced run -> buckets.csv, "
+                                       "buckets_summary.csv, buckets.png",
+                       description="Traces one block of a MemoryFormer preset on Gaussian inputs and counts hits "
+                                   "per bucket in the first and last table of every Memory Layer. Writes "
+                                   "buckets.csv, buckets_summary.csv and buckets.png.")
+    p.add_argument("--model", default="memoryformer-tiny", help="MemoryFormer preset (default memoryformer-tiny)")
+    p.add_argument("--seq-len", type=int, default=1024, help="tokens per sequence (default 1024)")
+    p.add_argument("--batch", type=int, default=16, help="sequences traced (default 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--all-tables", action="store_true", help="count every table, not only the first and last")
+    add_out(p)
+    p.set_defaults(func=buckets)

@@ -5,7 +5,7 @@ or one tile of tokens at a time (coarse mode). For each unit this module says, b
 runs, how much work each lookup bank, DRAM channel, cache and thread pool gets:
 
 - on_chip / near_memory: accesses per bank (a row covers `span` banks from its start bank, mapped by
-  hwsim.banks: interleaved / by_table / hashed); on_chip rows of tables larger than the banks come
+  hwsim.engines.banks: interleaved / by_table / hashed); on_chip rows of tables larger than the banks come
   from DRAM (the first `resident` share of each table's buckets stays in the banks);
 - off_chip_cached: a row's first read misses the cache, repeats hit while the tables fit (the analytic
   engine's rule, row by row); misses go to DRAM channels by address (row-buffer-sized chunks
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim import banks as bank_model
-from hwsim.analytic import gather_efficiency
+from hwsim.engines import banks as bank_model
+from hwsim.engines.analytic import gather_efficiency
 
 DISTRIBUTIONS = ("uniform", "zipf")
-_GOLDEN = 0x9E3779B1  # Knuth's multiplicative hash (as hwsim.banks): which rows of an oversized table stay cached
+_GOLDEN = 0x9E3779B1  # Knuth's multiplicative hash (as hwsim.engines.banks): which rows of an oversized table stay cached
 
 
 def draw_stream(tokens: int, tables: int, rows_per_table: int, distribution: str = "uniform",

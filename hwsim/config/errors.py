@@ -1,7 +1,7 @@
 """What a valid config value is, and how an invalid one is reported.
 
 Two halves. Field types (`Bytes`, `Bandwidth`, `Count`, `Fraction`, `FlopRates`, ...) parse a YAML value
-with `hwsim.units` and, when it is wrong, say what they wanted in the words of the final message. Then
+with `hwsim.config.units` and, when it is wrong, say what they wanted in the words of the final message. Then
 pydantic's error list, which holds every failure with a `loc` tuple, becomes one `ConfigError` listing
 them all, one line each, in the house format
 `h200.yaml: memory.dram.bandwidth: expected a positive bandwidth like "4.8 TB/s", given "-1 TB/s"`,

@@ -1,37 +1,14 @@
-"""CLI subcommands that run the engines: simulate, compare, roofline, validate."""
+"""CLI subcommands that run the engines on model presets: simulate, compare, roofline."""
 from __future__ import annotations
 
 import sys
 
-from hwsim.commands import positive_arg
-from hwsim.outputs import out_dir, save_figure, write_csv
-from hwsim.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
+from hwsim.cli.args import add_accel, add_model, add_out, add_sim_options, load_accel, positive_arg, sim_options
+from hwsim.io.files import out_dir, save_figure, write_csv
+from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 
 # Transformer and MemoryFormer presets of the same size (reference Table 1)
 PAIRS = {"pythia-70m": "memoryformer-tiny", "pythia-160m": "memoryformer-small", "pythia-410m": "memoryformer-base"}
-
-
-def load_accel(flag: str, name):
-    import hwsim
-
-    try:
-        return hwsim.load_accelerator(name)
-    except hwsim.ConfigError as e:
-        raise ValueError(f"{flag}: {e}") from None
-
-
-def sim_options(args) -> dict:
-    opts = {}
-    for key in ("mode", "lowering", "lookup_impl", "bank_mapping"):
-        v = getattr(args, key, None)
-        if v is not None:
-            opts[key] = v
-    if getattr(args, "engine", "analytic") == "des":
-        for key in ("bucket_distribution", "zipf_exponent", "seed", "coarse"):
-            v = getattr(args, key, None)
-            if v is not None:
-                opts[key] = v
-    return opts
 
 
 def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, dtype: str = "bf16"):
@@ -95,7 +72,7 @@ def simulate(args) -> int:
         print(f"  {line}")
     written = ["ops.csv", "summary.csv"]
     if args.engine == "des":
-        from hwsim import des_plots
+        from hwsim.report import des_plots
 
         save_figure(des_plots.gantt_figure(r), out / "gantt.png")
         written.append("gantt.png")
@@ -166,7 +143,7 @@ def compare(args) -> int:
 
 def roofline(args) -> int:
     import hwsim
-    from hwsim import plots
+    from hwsim.report import plots
 
     positive_arg("--seq-len", args.seq_len)
     accel = load_accel("--accel", args.accel)
@@ -186,35 +163,36 @@ def roofline(args) -> int:
     return 0
 
 
-def validate(args) -> int:
-    import pandas as pd
+def register(sub) -> None:
+    """Add this group's subcommands to the `hwsim` parser."""
+    p = sub.add_parser("simulate", help="one block of a model preset on an accelerator -> ops.csv, summary.csv",
+                       description="Simulates one block of a model preset and prints a per-op table (time, bound, "
+                                   "FLOPs, DRAM bytes, energy) with totals for the block and the whole model. Writes "
+                                   "ops.csv and summary.csv (and gantt.png, bank_load.png with --engine des).")
+    add_accel(p, "h200")
+    add_model(p, "memoryformer-base")
+    add_sim_options(p)
+    p.add_argument("--traced", action="store_true",
+                   help="trace the block on real CPU tensors so lookups carry their index streams (slower)")
+    p.add_argument("--trace-json", metavar="PATH", help="with --engine des: write a Chrome/Perfetto trace")
+    add_out(p)
+    p.set_defaults(func=simulate)
 
-    from hwsim.validate import validate as run
+    p = sub.add_parser("compare", help="Transformer vs MemoryFormer blocks of the same size -> compare.csv",
+                       description="Simulates a Pythia preset and the MemoryFormer of the same size on one or several "
+                                   "accelerators and prints FLOPs, bytes, latency, energy and their ratios. Writes "
+                                   "compare.csv.")
+    p.add_argument("--accel", default="all", help="preset names or YAML paths, comma-separated, or 'all' (default)")
+    add_model(p, "pythia-410m", help="Transformer preset (default pythia-410m, compared with memoryformer-base)")
+    add_sim_options(p)
+    add_out(p)
+    p.set_defaults(func=compare)
 
-    try:
-        measured = pd.read_csv(args.measured)
-    except FileNotFoundError:
-        raise ValueError(f"MEASURED: no such file {args.measured}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise ValueError(f"{args.measured}: not a readable CSV ({str(e).strip()})") from None
-    out = out_dir(args.out)
-    load_accel("--accel", args.accel)
-    try:
-        df, s = run(measured, args.accel, engine=args.engine)
-    except ValueError as e:
-        raise ValueError(f"{args.measured}: {e}") from None
-    write_csv(df, out / "validation.csv")
-    err = df["error_pct"].abs()
-    by = df.assign(abs_error_pct=err).groupby(["kind", "impl"], sort=False).agg(
-        rows=("abs_error_pct", "size"), median_abs_error_pct=("abs_error_pct", "median"),
-        worst_pct=("error_pct", lambda e: e.loc[e.abs().idxmax()] if e.notna().any() else float("nan")))
-    print(by.round(1).to_string())
-    for line in s["skipped"]:
-        print(f"{args.measured}: {line}; row skipped")
-    print(f"{args.measured} on {args.accel}: {s['predicted']} of {s['rows']} rows predicted; median absolute error "
-          f"{s['median_abs_error_pct']:.1f}%, {100 * s['within_25_pct']:.0f}% of rows within 25%")
-    if "energy_rows" in s:
-        print(f"energy: {s['energy_rows']} rows, median absolute error {s['energy_median_abs_error_pct']:.1f}%, "
-              f"{100 * s['energy_within_30_pct']:.0f}% within 30%")
-    print(f"wrote {out / 'validation.csv'}")
-    return 0
+    p = sub.add_parser("roofline", help="roofline plot with each op of a block placed -> roofline.csv, roofline.png",
+                       description="Places every op of one block on the accelerator's roofline (FLOP/s against "
+                                   "FLOPs per DRAM byte, with random-gather roofs). Writes roofline.csv, roofline.png.")
+    add_accel(p, "h200")
+    add_model(p, "memoryformer-base")
+    add_sim_options(p, engine=False)
+    add_out(p)
+    p.set_defaults(func=roofline)

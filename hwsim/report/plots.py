@@ -57,7 +57,7 @@ def roofline(df, accel, title: str):
     """Roofline: achieved FLOP/s of each op against its FLOPs per DRAM byte, under the machine's roofs."""
     import numpy as np
 
-    from hwsim.analytic import gather_efficiency
+    from hwsim.engines.analytic import gather_efficiency
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
     pts = df[(df["flops"] > 0) & (df["dram_bytes"] > 0) & (df["time_s"] > 0)]

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from hwsim.config import (PRESET_DIR, Accelerator, ConfigError, DtypeMap, list_presets, load_accelerator,
                           override, validate_accelerator)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 CALIBRATION = REPO / "data" / "calibration"
 EXPECTED_PRESETS = {"h200", "a100", "tpu-v4", "cpu-ddr5", "edge-npu", "lut-asic", "cpu-2core", "h100", "b200", "mi300x"}
 

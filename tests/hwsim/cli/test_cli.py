@@ -11,7 +11,7 @@ import pytest
 from hwsim.cli import main
 from hwsim.config import PRESET_DIR
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 MEASURED = REPO / "data" / "calibration" / "h200" / "measured.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

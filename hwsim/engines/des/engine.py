@@ -1,7 +1,7 @@
 """Discrete-event engine: the Workload's kernels replayed on simpy resources built from the Accelerator.
 
 `simulate_des(workload, accel, **options)` (what `hwsim.simulate(..., engine="des")` calls) returns the
-same Result as the analytic engine, plus Result.extra (see hwsim.des_report). How it runs:
+same Result as the analytic engine, plus Result.extra (see hwsim.engines.des.report). How it runs:
 
 - ops are lowered to kernels exactly as the analytic engine does; kernels are launched (eager: by the
   host, in program order, launch_overhead_eager each; graph: by a sequencer, as they become ready,
@@ -20,7 +20,7 @@ DES options (besides the analytic ones: mode, lowering, lookup_impl, block_d, ba
 host_head_start_s, tables_resident): bucket_distribution ("uniform" | "zipf"), zipf_exponent, seed,
 coarse, tile_tokens (default: 1/64 of the tokens, at least 16), buffers (tiles the row reads may run ahead of the
 summing, default 2), double_buffer, overlap (False: one kernel at a time, in launch order),
-time_attribution ("latest" | "shared", see hwsim.des_report), trace_json (path), progress.
+time_attribution ("latest" | "shared", see hwsim.engines.des.report), trace_json (path), progress.
 """
 from __future__ import annotations
 
@@ -29,13 +29,14 @@ import time
 
 import simpy
 
-from hwsim import des_processes as proc
-from hwsim.analytic import kernel_cost, schedule
+import hwsim.engines.des.processes as proc
+from hwsim.engines.analytic import kernel_cost, schedule
 from hwsim.config import load_accelerator
-from hwsim.des_progress import NoProgress, Progress
-from hwsim.des_resources import Machine
-from hwsim.des_streams import DISTRIBUTIONS, draw_stream, lookup_demand, tiling
-from hwsim.kernels import lower
+from hwsim.io.progress import NoProgress, Progress
+from hwsim.engines.des.resources import Machine
+from hwsim.engines.des.streams import DISTRIBUTIONS, draw_stream, lookup_demand, tiling
+from hwsim.engines.options import resolve_options
+from hwsim.lowering import lower
 from workloads.op import OpKind
 
 ATTRIBUTIONS = ("latest", "shared")
@@ -64,9 +65,8 @@ def des_options(**given) -> dict:
 
 def simulate_des(workload, accel, **options):
     """Discrete-event simulation of `workload` on `accel` (preset name, YAML path or Accelerator)."""
-    from hwsim.des_report import build_result
-    from hwsim.des_trace import write_trace_json
-    from hwsim.simulate import resolve_options
+    from hwsim.engines.des.report import build_result
+    from hwsim.io.trace import write_trace_json
 
     accel = load_accelerator(accel)
     d_opts = des_options(**{k: options.pop(k) for k in list(options) if k in DES_DEFAULTS})

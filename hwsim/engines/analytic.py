@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim import banks as bank_model
-from hwsim.kernels import Kernel
+from hwsim.engines import banks as bank_model
+from hwsim.lowering import Kernel
 
 TERMS = ("compute", "dram", "sram", "banks", "latency")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.units import fmt_bytes, fmt_time
+from hwsim.config.units import fmt_bytes, fmt_time
 
 
 def _pct(a: float, b: float) -> float:

@@ -28,9 +28,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from hwsim.analytic import Scheduled
-from hwsim.des_explain import explain, headline, op_comparisons
+from hwsim.engines.analytic import Scheduled
+from hwsim.engines.des.explain import explain, headline, op_comparisons
 from hwsim.energy import kernel_energy
+from hwsim.engines.assemble import assemble
 
 
 def attribute(starts, ends, rule: str = "latest") -> list[float]:
@@ -111,7 +112,6 @@ class LazyExtra(Mapping):
 
 
 def build_result(sim, wall_s: float):
-    from hwsim.simulate import assemble
 
     off, plans = sim.offset_s, sim.plans
     starts = [float(kp.start_s - off) for kp in plans]

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from hwsim.units import (UNIT_KINDS, UnitError, describe_kind, fmt_bandwidth, fmt_bytes, fmt_energy,
+from hwsim.config.units import (UNIT_KINDS, UnitError, describe_kind, fmt_bandwidth, fmt_bytes, fmt_energy,
                          fmt_flop_rate, fmt_flops, fmt_frequency, fmt_power, fmt_time, parse_quantity)
 
 
