@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hwsim import simulate
 from hwsim.config import load_accelerator
 from hwsim.validate import REQUIRED_COLUMNS, flush_head_start_s, row_case, summarize, validate
 
@@ -139,6 +140,11 @@ def test_kernel_timing_rows_are_modelled_as_device_time(measured):
     # wall time: the host launches the 16 kernels one after another (less the flush's head start)
     host_us = (kernels * a.runtime.launch_overhead_eager_s - flush_head_start_s(a)) * 1e6
     assert wall_us >= host_us > kernel_us
+    # and the kernel figure is exactly the summed busy time of the call's kernels
+    w, opts = row_case(one.iloc[0].to_dict())
+    r = simulate(w, a, host_head_start_s=flush_head_start_s(a), **opts)
+    assert kernel_us == pytest.approx(r.kernels["busy_s"].sum() * 1e6, rel=1e-12)
+    assert wall_us == pytest.approx(r.latency_s * 1e6, rel=1e-12)
     # an empty cell means wall, and a file without the column predicts the same as timing=wall
     assert default_us == wall_us
     plain, _ = validate(one, "h200")
