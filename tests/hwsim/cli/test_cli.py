@@ -1,6 +1,6 @@
 """The `hwsim` command line, run in-process: files written, numbers in them, and bad input in one line.
 
-Expected numbers come from the reference (../shared/reference/memoryformer.md: the paper's formulas and
+Expected numbers come from the reference (the MemoryFormer paper, arXiv 2411.12992: its formulas and
 tables), never from the program's own output.
 """
 from pathlib import Path
@@ -12,7 +12,7 @@ from hwsim.cli import main
 from hwsim.config import PRESET_DIR
 
 REPO = Path(__file__).resolve().parents[3]
-MEASURED = REPO.parent / "shared" / "calibration" / "h200" / "measured.csv"
+MEASURED = REPO / "data" / "calibration" / "h200" / "measured.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # what each subcommand writes (DESIGN: each writes CSV, and PNG where it plots, into --out DIR)
@@ -176,6 +176,18 @@ def test_validate(capsys, tmp_path):
     err = 100 * (df["predicted_us"] - df["time_us"]) / df["time_us"]
     assert (df["error_pct"] - err).abs().max() < 1e-6
     assert "median absolute error" in out
+
+
+def test_validate_reports_a_row_of_unknown_timing_in_one_line(capsys, tmp_path):
+    rows = pd.read_csv(MEASURED).iloc[:3].assign(timing=["wall", "profiled", "kernel"])
+    path = tmp_path / "timed.csv"
+    rows.to_csv(path, index=False)
+    out = run_ok(capsys, tmp_path / "out", "validate", path, "--accel", "h200")
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert skipped == [f"{path}: line 3: timing 'profiled' is not one of wall, kernel; row skipped"]
+    assert "2 of 2 rows predicted" in out
+    df = pd.read_csv(tmp_path / "out" / "validation.csv")
+    assert df["predicted_us"].isna().tolist() == [False, True, False]
 
 
 def test_buckets_small(capsys, tmp_path):
