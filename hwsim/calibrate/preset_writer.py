@@ -175,6 +175,14 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
     _runtime(L, figs, stock, d, sn, gpu)
     L.lines.append("")
     _energy(L, stock, dtypes, sn)
+    area = getattr(stock, "area", None)
+    if area is not None and (area.node or area.dram_interface):
+        L.lines.append("")
+        L.add(0, "area")
+        if area.node:
+            L.add(1, "node", area.node, sn)
+        if area.dram_interface:
+            L.add(1, "dram_interface", area.dram_interface, sn)
     return L.text()
 
 

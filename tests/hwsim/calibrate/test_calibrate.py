@@ -201,6 +201,8 @@ def test_cpu_preset_puts_each_figure_in_its_field(tmp_path):
     # what timing cannot measure is the stock preset's
     assert a.energy.mac_j_per_flop["fp32"] == pytest.approx(stock.energy.mac_j_per_flop["fp32"], rel=ROUNDING)
     assert a.technology_nm == stock.technology_nm
+    if getattr(stock, "area", None) is not None:
+        assert a.area == stock.area
     assert a.memory.dram.energy_per_byte_j == pytest.approx(stock.memory.dram.energy_per_byte_j, rel=ROUNDING)
 
 
