@@ -49,7 +49,7 @@ class Calibration:
     statistic: str = "median"
 
 
-def check_args(device: str, name: str, out, statistic: str = "median") -> Path:
+def check_args(device: str, name: str, out, statistic: str = "median", threads: int | None = None) -> Path:
     """Raise ValueError (one line naming the argument) for input calibrate cannot use."""
     from hwsim.calibrate.timing import STATISTICS
 
@@ -57,6 +57,9 @@ def check_args(device: str, name: str, out, statistic: str = "median") -> Path:
         raise ValueError(f"--device: expected one of {', '.join(DEVICES)}, given {device!r}")
     if statistic not in STATISTICS:
         raise ValueError(f"--statistic: expected one of {', '.join(STATISTICS)}, given {statistic!r}")
+    if threads is not None and (device != "cpu" or not isinstance(threads, int) or not 1 <= threads <= _cores()):
+        raise ValueError(f"--threads: expected a whole number from 1 to {_cores()} (this machine's cores), with "
+                         f"--device cpu only, given {threads!r}" + ("" if device == "cpu" else f" with --device {device}"))
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name.lower().endswith((".yaml", ".yml")):
         raise ValueError(f"--name: expected a file stem of letters, digits, '.', '_' or '-' (at most 64, starting "
                          f"with a letter or digit, no .yaml), given {name!r}")
@@ -67,6 +70,10 @@ def check_args(device: str, name: str, out, statistic: str = "median") -> Path:
     if not base.is_dir():
         raise ValueError(f"--out: cannot create {out}: {base} is a file, not a directory")
     return out
+
+
+def _cores() -> int:
+    return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
 
 
 def _nearest_existing(p: Path) -> Path:
@@ -90,7 +97,8 @@ def _cuda_check(torch) -> None:
         raise ValueError("--device cuda: no CUDA device: torch.cuda.is_available() is False")
 
 
-def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, statistic: str = "median"):
+def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, statistic: str = "median",
+                   threads: int | None = None):
     """Benchmarks, then the validation set, with one progress bar -> (Results, Machine, skipped cases)."""
     from hwsim.calibrate import microbench as mb
     from hwsim.calibrate import timing, validation_set
@@ -100,8 +108,7 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, stati
         from hwsim.calibrate import bench_cuda as bench
     else:
         from hwsim.calibrate import bench_cpu as bench
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(cores or 1)
+        torch.set_num_threads(threads or _cores())  # every core unless told otherwise
     machine = bench.machine_info(torch)
     sizes = bench.sizes(quick, machine)
     budget = timing.Budget(sizes.budget_s)
@@ -155,9 +162,10 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, stati
 
 
 def calibrate(device: str, name: str, out, quick: bool = False, progress: bool = True,
-              statistic: str = "median") -> Calibration:
+              statistic: str = "median", threads: int | None = None) -> Calibration:
     """Benchmark this machine's `device`, write DIR/NAME.yaml, DIR/measured.csv and DIR/validation.csv.
-    statistic (CPU): "median" of the repeated calls, or "min" on a machine other processes share."""
+    statistic (CPU): "median" of the repeated calls, or "min" on a machine other processes share.
+    threads (CPU): torch threads to calibrate with; default every core."""
     import pandas as pd
 
     from hwsim.calibrate.preset_writer import STOCK, preset_text
@@ -165,18 +173,19 @@ def calibrate(device: str, name: str, out, quick: bool = False, progress: bool =
     from hwsim.validate import summarize, validate
 
     t0 = time.perf_counter()
-    out = check_args(device, name, out, statistic)
+    out = check_args(device, name, out, statistic, threads)
     import torch
 
     if device == "cuda":
         _cuda_check(torch)
     stage = _staging(out)
     try:
-        results, machine, skipped = run_benchmarks(torch, device, quick, progress, statistic)
+        results, machine, skipped = run_benchmarks(torch, device, quick, progress, statistic, threads)
         stock = load_accelerator(STOCK[device])
         date = datetime.date.today().isoformat()
         preset = stage / f"{name}.yaml"
-        timing_note = "" if device == "cuda" or statistic == "median" else " --statistic min"
+        timing_note = ("" if device == "cuda" or statistic == "median" else " --statistic min") + \
+            (f" --threads {threads}" if threads else "")
         preset.write_text(preset_text(name, machine, results.figures, stock, quick, date, timing_note),
                           encoding="utf-8")
         accel = load_accelerator(preset)

@@ -22,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("--device", required=True, choices=DEVICES, help="what to calibrate: the CPU or the CUDA GPU")
     p.add_argument("--quick", action="store_true", help="smaller sizes and shorter timing (under 3 minutes on 2 cores)")
     p.add_argument("--name", required=True, help="preset name, also the file stem of DIR/NAME.yaml")
+    p.add_argument("--threads", type=int, help="CPU: torch threads to calibrate with (default: every core)")
     p.add_argument("--statistic", choices=["median", "min"], default="median",
                    help="CPU: the median of repeated calls (default), or their minimum on a machine other "
                         "processes share (the calls it ran alone)")
@@ -32,7 +33,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from hwsim.calibrate import calibrate
 
-    cal = calibrate(args.device, args.name, args.out, quick=args.quick, statistic=args.statistic)
+    cal = calibrate(args.device, args.name, args.out, quick=args.quick, statistic=args.statistic,
+                    threads=args.threads)
     print(report(cal))
     return 0
 

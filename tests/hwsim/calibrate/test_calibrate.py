@@ -289,6 +289,15 @@ def _one_line(capsys, *args):
     return lines[0]
 
 
+@pytest.mark.parametrize("threads", [0, -1, 10_000])
+def test_bad_thread_count(capsys, tmp_path, threads):
+    line = _one_line(capsys, "--device", "cpu", f"--threads={threads}", "--name", "box", "--out", tmp_path)
+    assert "--threads" in line and str(threads) in line
+    with pytest.raises(ValueError, match="--threads"):
+        check_args("cuda", "box", tmp_path, "median", 1)  # threads are the CPU's
+    assert not list(tmp_path.iterdir())
+
+
 def test_unknown_statistic(tmp_path):
     with pytest.raises(ValueError, match="--statistic"):
         check_args("cpu", "x", tmp_path, "mean")
