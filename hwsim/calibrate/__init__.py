@@ -103,7 +103,7 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, stati
     from hwsim.calibrate import microbench as mb
     from hwsim.calibrate import timing, validation_set
 
-    threads = torch.get_num_threads()
+    callers_threads = torch.get_num_threads()
     if device == "cuda":
         from hwsim.calibrate import bench_cuda as bench
     else:
@@ -157,7 +157,7 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, stati
         bar.close()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.set_num_threads(threads)  # the caller's setting back (calibrate may run inside a notebook)
+        torch.set_num_threads(callers_threads)  # the caller's setting back (calibrate may run inside a notebook)
     return results, machine, tuple(skipped)
 
 

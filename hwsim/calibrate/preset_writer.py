@@ -134,7 +134,7 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
         L.add(3, dt, fmt_flop_rate(f.value), f.detail)
     L.add(2, "tile", json.dumps(list(mat.tile)), sn)
     L.add(2, "cores", machine.cores, "SMs, torch.cuda.get_device_properties" if gpu else
-          "torch.get_num_threads(): the benchmarks used every core")
+          "torch.get_num_threads() during the benchmarks")
     L.add(2, "efficiency", "1.0", "the peaks above are measured rates of large products, not datasheet peaks")
     att = figs.get("attention")
     att_dtype = "bf16" if gpu else "fp32"

@@ -423,3 +423,18 @@ def test_no_torch_at_module_load():
                        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_threads_reach_the_benchmarks_and_the_callers_setting_comes_back(monkeypatch):
+    from hwsim.calibrate import run_benchmarks
+
+    monkeypatch.setattr(bench_cpu, "sizes", lambda quick, machine: TINY)
+    monkeypatch.setattr(validation_set, "cases", lambda device, quick, dtypes: [])
+    before = torch.get_num_threads()
+    seen = []
+    real = mb.tiny_op_cost
+    monkeypatch.setattr(mb, "tiny_op_cost", lambda ctx: (seen.append(torch.get_num_threads()), real(ctx))[1])
+    results, machine, _ = run_benchmarks(torch, "cpu", True, progress=False, threads=1)
+    assert machine.cores == 1 and seen == [1]
+    assert '"threads": 1' in results.rows[0]["extra"]  # the info row
+    assert torch.get_num_threads() == before
