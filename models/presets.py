@@ -1,10 +1,8 @@
-"""Named model presets from the paper's Table 1 (reference section 2)."""
+"""Named model presets from the paper's Table 1 (reference section 2). No torch at import: the modules
+load when a block is built."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from models.memoryformer import MemoryFormerBlock, MemoryFormerConfig
-from models.transformer import TransformerBlock, TransformerConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +20,9 @@ class ModelPreset:
         return None if self.tau is None else self.hidden_size // self.tau
 
     def block_config(self):
+        from models.memoryformer import MemoryFormerConfig
+        from models.transformer import TransformerConfig
+
         if self.kind == "transformer":
             return TransformerConfig(hidden_size=self.hidden_size, heads=self.heads)
         return MemoryFormerConfig(hidden_size=self.hidden_size, heads=self.heads, tau=self.tau,
@@ -48,6 +49,9 @@ def get_preset(name: str) -> ModelPreset:
 
 def build_block(config, device=None, dtype=None):
     """A block module from a TransformerConfig or MemoryFormerConfig."""
+    from models.memoryformer import MemoryFormerBlock, MemoryFormerConfig
+    from models.transformer import TransformerBlock, TransformerConfig
+
     if isinstance(config, TransformerConfig):
         return TransformerBlock(config, device=device, dtype=dtype)
     if isinstance(config, MemoryFormerConfig):

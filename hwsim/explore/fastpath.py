@@ -1,0 +1,325 @@
+"""Totals of one sweep point without building per-op DataFrames: the analytic engine's own pieces
+(lower, kernel_cost, schedule, kernel_energy), summed the way `assemble` and `Result` sum them, so that
+latency_s, energy_j, dram_bytes, flops and the main bound equal `hwsim.simulate`'s to the last bit (a test
+holds them equal over every preset).
+
+What makes it fast:
+- a workload is built, and lowered, once per (workload, lowering options, accelerator traits lowering reads),
+  then reused for every accelerator point;
+- kernels that differ only in name (the torch lowering's sixteen hash kernels per hash op, the three Q/K/V
+  lookups) are costed once per point;
+- an accelerator is validated once per distinct combination of base and axis values.
+The physics stays in the engine: nothing here decides how long a kernel takes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from hwsim.config import ConfigError, validate_accelerator
+from hwsim.config.errors import Problem, field_key, key_path, problems_from_validation
+from hwsim.energy import kernel_energy
+from hwsim.engines.analytic import kernel_cost, schedule
+from hwsim.engines.options import resolve_options
+from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
+from hwsim.explore.spec import Spec, read_path, substitute
+from hwsim.lowering import lower
+
+_CACHE_LIMIT = 4096
+_WORKLOAD_KEY = ("kind", "hidden_size", "heads", "tau", "expand_bits", "seq_len", "batch", "dtype", "phase")
+
+
+def tables_fit(workload, accel, tables_resident: bool, layers: int) -> bool:
+    """Do the lookup tables fit where the placement keeps them?
+    on_chip: the lookup memory loads one op's tables per pass, so the largest op's tables must fit its capacity
+    (with tables_resident, every table of every layer stays there, so all of them must);
+    off_chip_cached and near_memory: tables live in DRAM, so all layers' tables must fit the DRAM capacity."""
+    tables = [op.table.total_bytes for op in workload.ops if op.table is not None]
+    if not tables:
+        return True
+    lk = accel.lookup
+    if lk.placement == "on_chip":
+        need = sum(tables) * layers if tables_resident else max(tables)
+        return need <= lk.capacity_bytes
+    return sum(tables) * layers <= accel.memory.dram.capacity_bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Lowered:
+    """A workload lowered once: its kernels, the distinct ones (cost once each), and which op each belongs to."""
+    unique: tuple            # distinct kernels
+    which: tuple             # kernel i is unique[which[i]]
+    op_of: tuple             # kernel i belongs to workload.ops[op_of[i]]
+
+
+def lowered(workload, accel, opts) -> Lowered:
+    # the same call as hwsim.engines.run.analytic_result makes
+    kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
+                    opts["block_d"], simt=accel.kind == "gpu")
+    index = {op.name: i for i, op in enumerate(workload.ops)}
+    seen: dict[str, int] = {}
+    unique, which = [], []
+    for k in kernels:
+        sig = repr(dataclasses.replace(k, name="", op=""))  # every field that can change its cost
+        if sig not in seen:
+            seen[sig] = len(unique)
+            unique.append(k)
+        which.append(seen[sig])
+    return Lowered(tuple(unique), tuple(which), tuple(index[k.op] for k in kernels))
+
+
+def totals(workload, accel, opts, low: Lowered) -> dict:
+    """latency_s, energy_j, flops, dram_bytes, bound and time per op kind of one block, as hwsim.simulate gives."""
+    if workload.has_index_streams:
+        raise ValueError("the fast path takes closed-form workloads (no index streams); use hwsim.simulate")
+    ucosts = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in low.unique]
+    udyn = [sum(kernel_energy(c, accel).values()) for c in ucosts]
+    sched = schedule([ucosts[j] for j in low.which], accel, opts["mode"], opts["host_head_start_s"])
+    n_ops = len(workload.ops)
+    time_s, dyn, dram, busy, stall = ([0.0] * n_ops for _ in range(5))
+    max_busy, kbound, has = [-1.0] * n_ops, ["none"] * n_ops, [False] * n_ops
+    prev_end = 0.0
+    for s, j, o in zip(sched, low.which, low.op_of):  # as assemble sums each op's kernels, in launch order
+        c, end = s.cost, s.end_s
+        # max(0.0, end - prev_end) and max(prev_end, end), spelt out: this loop runs for every kernel of every point
+        if end > prev_end:  # (adding 0.0 to a non-negative sum changes no bit)
+            time_s[o] += end - prev_end
+            prev_end = end
+        dyn[o] += udyn[j]
+        dram[o] += c.dram_bytes
+        busy[o] += c.busy_s
+        stall[o] += s.stall_s
+        has[o] = True
+        if c.busy_s > max_busy[o]:
+            max_busy[o], kbound[o] = c.busy_s, c.bound
+    idle_w = accel.energy.idle_power_w
+    energy = [dyn[o] + idle_w * time_s[o] if has[o] else 0.0 for o in range(n_ops)]
+    bound_time: dict[str, float] = {}
+    kind_time = dict.fromkeys(KIND_TIME_COLUMNS, 0.0)
+    for o, op in enumerate(workload.ops):
+        b = ("launch" if stall[o] > busy[o] else kbound[o]) if has[o] else "none"
+        bound_time[b] = bound_time.get(b, 0.0) + time_s[o]
+        kind_time[f"time_{op.kind.value}_s"] += time_s[o]
+    total_t = float(np.add.reduce(np.array(time_s, dtype=np.float64)))
+    # Result.bound_shares: the label with the largest share of time (ties: alphabetical, as groupby orders them)
+    main = min(bound_time, key=lambda b: (-bound_time[b], b)) if total_t > 0 else ""
+    return {"latency_s": max((s.end_s for s in sched), default=0.0),
+            # pandas sums a float column with numpy's pairwise add.reduce: the same order gives the same bits
+            "energy_j": float(np.add.reduce(np.array(energy, dtype=np.float64))),
+            "flops": int(sum(op.flops for op in workload.ops)),
+            "dram_bytes": float(np.add.reduce(np.array(dram, dtype=np.float64))),
+            "bound": main, **kind_time}
+
+
+class Evaluator:
+    """Turns points of one spec into dataset rows. Holds caches, so keep one per worker process."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.accel_axes = [(a.name, a.path) for a in spec.axes if a.group == "accel"]
+        self.option_names = [a.name for a in spec.axes if a.group == "options"]
+        self.pre = [c for c in spec.constraints if c.column not in OUTPUT_COLUMNS]
+        self.post = [c for c in spec.constraints if c.column in OUTPUT_COLUMNS]
+        self._accels, self._workloads, self._lowered, self._areas = {}, {}, {}, {}
+        self._area_fn = _area_function()
+        self.builder = AccelBuilder(spec)
+
+    def rows(self, points) -> list[dict]:
+        return [self.row(p) for p in points]
+
+    def row(self, point: dict) -> dict:
+        row = {k: v for k, v in point.items() if k != "key"}
+        row.update(dict.fromkeys(("latency_s", "energy_j", "area_mm2", "flops", "dram_bytes", "bound",
+                                  *KIND_TIME_COLUMNS, "tables_fit"), None))
+        row.update(feasible=False, key=point["key"], error="")
+        try:
+            accel = self.accel(point)
+            row["area_mm2"] = self.area(accel, (point["base"], *(point[n] for n, _ in self.accel_axes)))
+            wkey = tuple(point[k] for k in _WORKLOAD_KEY)
+            w = self.workload(wkey)
+            opts = resolve_options(accel, **{k: point[k] for k in self.option_names})
+            row["tables_fit"] = tables_fit(w, accel, opts["tables_resident"], point["layers"])
+            if all(holds(c, row) for c in self.pre):
+                row.update(totals(w, accel, opts, self.lowering(wkey, w, accel, opts)))
+                row["feasible"] = all(holds(c, row) for c in self.post)
+        except Exception as e:  # noqa: BLE001  a failing point keeps its row, with why; the sweep goes on
+            row["error"] = _one_line(e)
+        return row
+
+    def accel(self, point):
+        key = (point["base"], *(point[n] for n, _ in self.accel_axes))
+        a = self._accels.get(key)
+        if a is None:
+            try:
+                a = self.builder.build(point)
+            except ConfigError as e:
+                a = e
+            _put(self._accels, key, a)
+        if isinstance(a, ConfigError):
+            raise a
+        return a
+
+    def area(self, accel, key):
+        if self._area_fn is None:
+            return None
+        a = self._areas.get(key)
+        if a is None:
+            a = float(self._area_fn(accel))
+            _put(self._areas, key, a)
+        return a
+
+    def workload(self, key):
+        import workloads
+
+        w = self._workloads.get(key)
+        if w is None:
+            kind, d, heads, tau, e, s, b, dtype, _phase = key
+            try:
+                w = workloads.block(kind, d, s, b, heads=heads, tau=tau, expand_bits=e, dtype=dtype)
+            except ValueError as err:
+                w = err
+            _put(self._workloads, key, w)
+        if isinstance(w, ValueError):
+            raise w
+        return w
+
+    def lowering(self, wkey, w, accel, opts) -> Lowered:
+        key = (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
+               accel.kind == "gpu")
+        low = self._lowered.get(key)
+        if low is None:
+            low = lowered(w, accel, opts)
+            _put(self._lowered, key, low)
+        return low
+
+
+class AccelBuilder:
+    """The accelerator of a point, as `hwsim.config.override(base, axis values)` gives it, but validating only
+    the parts an axis touches: each changed part (the Dram, a SramLevel, the Lookup, ...) is validated as a
+    whole, with its cross-field checks, once per distinct set of its values, and put into a copy of the
+    validated base. The Accelerator-level check (an energy for every dtype) looks at keys, which value axes
+    cannot change; an axis on a top-level setting (clock) validates the whole config instead."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.bases = {b: validate_accelerator(d, b) for b, d in spec.bases.items()}
+        self.axes = [(a.name, a.path) for a in spec.axes if a.group == "accel"]
+        self.groups: dict[tuple, list] = {}  # parent part (YAML path) -> [(axis name, path inside the part)]
+        self.attr: dict[tuple, tuple] = {}   # parent part -> attribute path for model_copy
+        self.whole = False
+        for b in self.bases.values():
+            for name, path in self.axes:
+                parent, attrs = _parent_part(b, path)
+                if not parent:
+                    self.whole = True
+                self.groups.setdefault(parent, []).append((name, path[len(parent):]))
+                self.attr[parent] = attrs
+            break  # spec checking made every path name the same setting in every base
+        self.groups = {p: list(dict.fromkeys(v)) for p, v in self.groups.items()}
+        self._parts: dict = {}
+
+    def source(self, point) -> str:
+        return f"{point['base']} with " + ", ".join(f"{n}={point[n]!r}" for n, _ in self.axes)
+
+    def build(self, point):
+        base = point["base"]
+        if self.whole or not self.axes:
+            data = substitute(self.spec.bases[base], [(p, point[n]) for n, p in self.axes])
+            return validate_accelerator(data, self.source(point)) if self.axes else self.bases[base]
+        accel = self.bases[base]
+        for parent, members in self.groups.items():
+            key = (base, parent, *(point[n] for n, _ in members))
+            part = self._parts.get(key)
+            if part is None:
+                part = self._validate_part(base, parent, members, point)
+                _put(self._parts, key, part)
+            if isinstance(part, ConfigError):
+                raise part
+            accel = _replace(accel, self.attr[parent], part)
+        return accel
+
+    def _validate_part(self, base, parent, members, point):
+        cls = type(_get(self.bases[base], self.attr[parent]))
+        data = substitute(read_path(self.spec.bases[base], parent), [(rel, point[n]) for n, rel in members])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            source = self.source(point)
+            return ConfigError([Problem(source, key_path(parent + tuple(_loc(p.key))) if p.key else key_path(parent),
+                                        p.message) for p in problems_from_validation(e, source, cls)])
+
+
+def _parent_part(accel, path) -> tuple[tuple, tuple]:
+    """The YAML path of the innermost config part holding a setting, and its attribute path."""
+    obj, attrs, parent, parent_attrs = accel, [], (), ()
+    for i, part in enumerate(path[:-1]):
+        if isinstance(part, int):
+            obj = obj[part]
+            attrs.append(part)
+        elif isinstance(obj, BaseModel):
+            name = next(n for n, f in type(obj).model_fields.items() if field_key(n, f) == part)
+            obj = getattr(obj, name)
+            attrs.append(name)
+        else:  # a free mapping (peak rates): its owner is the part
+            break
+        if isinstance(obj, BaseModel):
+            parent, parent_attrs = tuple(path[:i + 1]), tuple(attrs)
+    return parent, parent_attrs
+
+
+def _get(obj, attrs):
+    for a in attrs:
+        obj = obj[a] if isinstance(a, int) else getattr(obj, a)
+    return obj
+
+
+def _replace(obj, attrs, value):
+    if not attrs:
+        return value
+    head, rest = attrs[0], attrs[1:]
+    if isinstance(head, int):
+        items = list(obj)
+        items[head] = _replace(obj[head], rest, value)
+        return tuple(items)
+    return obj.model_copy(update={head: _replace(getattr(obj, head), rest, value)})
+
+
+def _loc(key: str) -> list:
+    """'gather_efficiency[1]' -> ['gather_efficiency', 1]: a relative key path back into parts."""
+    return [int(x) if x.isdigit() else x for x in re.findall(r"[^.\[\]]+", key)]
+
+
+def holds(c, row) -> bool:
+    v = row.get(c.column)
+    if v is None:
+        return False
+    if c.op is None:
+        return bool(v) != c.negate
+    try:
+        return {"<=": v <= c.value, "<": v < c.value, ">=": v >= c.value, ">": v > c.value, "==": v == c.value,
+                "!=": v != c.value}[c.op]
+    except TypeError:
+        raise ValueError(f"constraint {c.text!r}: cannot compare {v!r} with {c.value!r}") from None
+
+
+def _put(cache: dict, key, value) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e) if str(e) else type(e).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _area_function():
+    """hwsim.area.area_mm2 when the area model is installed; otherwise area_mm2 stays empty (no stand-in)."""
+    try:
+        from hwsim.area import area_mm2
+    except ImportError:
+        return None
+    return area_mm2

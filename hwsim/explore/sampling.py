@@ -1,0 +1,105 @@
+"""The points of a sweep: every combination (grid), uniform draws (random) or a Latin hypercube (lhs), each
+point with its resolved workload and a stable key.
+
+LHS is done with numpy (one stratified permutation per axis) rather than scipy.stats.qmc: the same seed gives
+the same points whatever scipy version is installed, and hwsim needs no scipy. Discrete axes (lists) take the
+value whose share of [0, 1) the draw falls in; continuous ones (range, logspace) map it linearly or in log.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+
+from hwsim.explore.spec import WORKLOAD_COLUMNS, WORKLOAD_KEYS, Spec
+
+DEFAULT_TAU, DEFAULT_EXPAND_BITS = 8, 2
+
+
+def points(spec: Spec) -> list[dict]:
+    """Every point of the spec, in a fixed order, duplicates (same key) dropped; each holds its inputs and key."""
+    names = [a.name for a in spec.axes]
+    if spec.method == "grid":
+        combos = itertools.product(*(a.values for a in spec.axes))
+    else:
+        combos = zip(*(_draw(a, u) for a, u in zip(spec.axes, _unit_draws(spec))))
+    out, seen, workloads = [], set(), {}
+    for combo in combos:
+        p = point_inputs(spec, dict(zip(names, combo)), workloads)
+        if p["key"] not in seen:
+            seen.add(p["key"])
+            out.append(p)
+    return out
+
+
+def _unit_draws(spec: Spec):
+    """One array of n values in [0, 1) per axis, in axis order (so a seed always means the same points)."""
+    import numpy as np
+
+    rng = np.random.default_rng(spec.seed)
+    n = spec.n
+    for _ in spec.axes:
+        if spec.method == "lhs":  # one draw in each of n equal strata, strata shuffled
+            yield (rng.permutation(n) + rng.random(n)) / n
+        else:
+            yield rng.random(n)
+
+
+def _draw(axis, u) -> list:
+    import numpy as np
+
+    if axis.continuous:
+        if axis.log:
+            x = np.exp(math.log(axis.lo) + u * (math.log(axis.hi) - math.log(axis.lo)))
+        else:
+            x = axis.lo + u * (axis.hi - axis.lo)
+        x = np.clip(x, axis.lo, axis.hi)
+        return [int(round(v)) for v in x] if axis.integer else [float(v) for v in x]
+    idx = np.minimum((u * len(axis.values)).astype(int), len(axis.values) - 1)
+    return [axis.values[i] for i in idx]
+
+
+def resolve_workload(values: dict) -> dict:
+    """The full workload of a point: a model preset's sizes, or the custom kind's, with defaults filled in."""
+    w = {}
+    if values.get("model") is not None:
+        import models
+        from workloads.builders import preset_tau
+
+        p = models.PRESETS[values["model"]]
+        tau, e = preset_tau(p)
+        w.update(model=p.name, kind=p.kind, hidden_size=p.hidden_size, heads=p.heads, layers=p.layers, tau=tau,
+                 expand_bits=e)
+    else:
+        from workloads.builders import default_heads
+
+        d = values["hidden_size"]
+        w.update(model="", kind=values["kind"], hidden_size=d, heads=values.get("heads") or default_heads(d),
+                 layers=1, tau=DEFAULT_TAU, expand_bits=DEFAULT_EXPAND_BITS)
+    for k in ("layers", "tau", "expand_bits"):
+        if values.get(k) is not None:
+            w[k] = values[k]
+    w.update(seq_len=values["seq_len"], batch=values.get("batch", 1), dtype=values.get("dtype", "bf16"),
+             phase=values.get("phase", "prefill"))
+    return {k: w[k] for k in WORKLOAD_COLUMNS}
+
+
+def point_inputs(spec: Spec, values: dict, cache: dict | None = None) -> dict:
+    """Inputs in column order (base, workload, options, accelerator axes) plus `key`."""
+    wkey = tuple(values.get(k) for k in WORKLOAD_KEYS)
+    workload = cache.get(wkey) if cache is not None else None
+    if workload is None:
+        workload = resolve_workload(values)
+        if cache is not None:
+            cache[wkey] = workload
+    options = {a.name: values[a.name] for a in spec.axes if a.group == "options"}
+    accel = {a.name: values[a.name] for a in spec.axes if a.group == "accel"}
+    return {"base": values["base"], **workload, **options, **accel,
+            "key": point_key(values["base"], workload, options, accel)}
+
+
+def point_key(base, workload: dict, options: dict, accel: dict) -> str:
+    """sha256 of the canonical JSON of the inputs: the same point has the same key in every run and engine."""
+    doc = {"base": base, "workload": workload, "options": options, "axes": accel}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

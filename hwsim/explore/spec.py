@@ -1,0 +1,561 @@
+"""A sweep spec: which accelerators, workloads and options to cross, how to sample them, what must hold.
+
+    base: h200                          # or a list: [h200, lut-asic]; preset names or YAML paths
+    workload: {model: memoryformer-base, seq_len: 2048, batch: 1}   # each value a scalar or a list
+    options: {mode: graph}              # simulate options (mode, lowering, lookup_impl, bank_mapping, ...)
+    axes:                               # accelerator key paths (YAML or Python spelling), each a list,
+      memory.dram.bandwidth: {logspace: ["1 TB/s", "16 TB/s"], n: 10}      # {range: [lo, hi], n} or
+      lookup.banks: [64, 128, 256, 512]                                     # {logspace: [lo, hi], n}
+    sampling: {method: grid}            # or {method: random | lhs, n: 10000, seed: 0}
+    constraints: ["area_mm2 <= 800", tables_fit]
+
+Every problem is collected and reported at once (`SpecError`), each with its key path in the spec, before a
+single point runs. Values are checked by the accelerator schema itself: an axis value goes through the same
+validation as a preset file, so "16 MB/s" for a capacity fails here exactly as it would in YAML.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import re
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from hwsim.config import Accelerator, ConfigError, load_accelerator
+from hwsim.config.errors import Problem, did_you_mean, field_key, key_path, model_in
+from hwsim.config.units import UnitError, parse_quantity
+from hwsim.engines.banks import BANK_MAPPINGS
+from hwsim.engines.options import MODES
+from hwsim.lowering import LOOKUP_IMPLS, LOWERINGS
+
+TOP_KEYS = ("base", "workload", "options", "axes", "sampling", "constraints", "chunk_points", "description")
+MODEL_FIELDS = ("model",)
+CUSTOM_FIELDS = ("kind", "hidden_size", "heads", "layers")
+SHAPE_FIELDS = ("seq_len", "batch", "tau", "expand_bits", "dtype", "phase")
+WORKLOAD_KEYS = MODEL_FIELDS + CUSTOM_FIELDS + SHAPE_FIELDS
+# The resolved workload of every point, one column each (a preset fills kind, hidden_size, heads, layers, tau).
+WORKLOAD_COLUMNS = ("model", "kind", "hidden_size", "heads", "layers", "tau", "expand_bits", "seq_len", "batch",
+                    "dtype", "phase")
+PHASES = ("prefill",)  # decode comes with the next issue; the column is there already
+OPTION_CHOICES = {"mode": MODES, "lowering": LOWERINGS, "lookup_impl": LOOKUP_IMPLS, "bank_mapping": BANK_MAPPINGS,
+                  "tables_resident": (False, True)}
+METHODS = ("grid", "random", "lhs")
+
+
+class SpecError(ValueError):
+    """Every problem found in a sweep spec, one line each."""
+
+    def __init__(self, problems, source: str = "spec"):
+        self.problems = tuple(problems)
+        lines = [str(p) for p in self.problems]
+        super().__init__(lines[0] if len(lines) == 1 else
+                         f"{len(lines)} problems in the sweep spec {source}:\n" + "\n".join("  " + s for s in lines))
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of the space. Discrete (`values`) or continuous (lo..hi, linear or log) for random/LHS."""
+    name: str            # the column: the key as written in the spec ("memory.sram[0].capacity", "seq_len", "base")
+    group: str           # "base" | "workload" | "options" | "accel"
+    values: tuple        # what a grid takes (a list as given, or n points of a range)
+    lo: float | None = None   # continuous range for random and LHS sampling
+    hi: float | None = None
+    log: bool = False
+    integer: bool = False
+    path: tuple = ()     # accel axes: the YAML key path in the config, list items by index
+
+    @property
+    def continuous(self) -> bool:
+        return self.lo is not None
+
+
+@dataclass(frozen=True)
+class Constraint:
+    text: str
+    column: str
+    op: str | None        # None: the column itself must be true (tables_fit)
+    value: Any = None
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    source: str
+    raw: dict                   # the spec as given (stored beside the results, hashed)
+    axes: tuple[Axis, ...]      # base, workload fields, options, accelerator axes, in that order
+    bases: dict                 # base name as given -> its config as a YAML-shaped dict (SI values)
+    method: str
+    n: int | None
+    seed: int
+    constraints: tuple[Constraint, ...]
+    chunk_points: int | None
+
+    @property
+    def sha256(self) -> str:
+        return spec_hash(self.raw)
+
+    def axis(self, name: str) -> Axis:
+        return next(a for a in self.axes if a.name == name)
+
+
+def spec_hash(raw) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+# ---- loading -----------------------------------------------------------------------------------------
+
+def load_spec(spec, source: str | None = None) -> Spec:
+    """A Spec from a YAML path or a mapping; raises SpecError listing every problem."""
+    import yaml
+
+    root = Path(".")
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, (str, Path)):
+        path = Path(spec)
+        source = source or str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SpecError([Problem(source, "", f"cannot read the file ({e.strerror})")], source) from None
+        try:
+            spec = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise SpecError([Problem(source, "", f"not valid YAML: {e}")], source) from None
+        root = path.parent
+    source = source or "spec"
+    if not isinstance(spec, dict):
+        raise SpecError([Problem(source, "", "expected a mapping with base, workload, axes and sampling, given "
+                                 f"{type(spec).__name__}")], source)
+    return _Checker(spec, source, root).run()
+
+
+class _Checker:
+    """Walks a spec mapping once, collecting problems instead of stopping at the first."""
+
+    def __init__(self, raw: dict, source: str, root: Path):
+        self.raw, self.source, self.root = raw, source, root
+        self.problems: list[Problem] = []
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.source, key, message))
+
+    def run(self) -> Spec:
+        for k in self.raw:
+            if k not in TOP_KEYS:
+                self.bad(str(k), "unknown key" + did_you_mean(str(k), TOP_KEYS))
+        bases = self.bases()
+        axes = [Axis("base", "base", tuple(bases))] if bases else []
+        axes += self.workload()
+        axes += self.options()
+        axes += self.accel_axes(bases)
+        method, n, seed = self.sampling(axes)
+        constraints = self.constraints(axes)
+        chunk = self.raw.get("chunk_points")
+        if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk <= 0):
+            self.bad("chunk_points", f"expected a positive whole number of points per part file, given {chunk!r}")
+        if self.problems:
+            raise SpecError(self.problems, self.source)
+        return Spec(self.source, self.raw, tuple(axes), bases, method, n, seed, tuple(constraints), chunk)
+
+    # -- base accelerators
+    def bases(self) -> dict:
+        given = self.raw.get("base")
+        if given is None:
+            self.bad("base", "missing: name one or more accelerators (preset names or YAML paths)")
+            return {}
+        names = given if isinstance(given, list) else [given]
+        if not names:
+            self.bad("base", "empty list: name at least one accelerator")
+        out = {}
+        for i, name in enumerate(names):
+            key = f"base[{i}]" if isinstance(given, list) else "base"
+            if not isinstance(name, str):
+                self.bad(key, f"expected a preset name or YAML path, given {name!r}")
+                continue
+            target = name
+            if name.endswith((".yaml", ".yml")) and not Path(name).is_absolute():
+                target = str(self.root / name)
+            try:
+                out[name] = thaw(load_accelerator(target).model_dump(by_alias=True))
+            except ConfigError as e:
+                for p in e.problems:
+                    self.bad(key, str(p))
+        return out
+
+    # -- workload axes
+    def workload(self) -> list[Axis]:
+        w = self.raw.get("workload")
+        if w is None:
+            self.bad("workload", "missing: give model (a preset) or kind, hidden_size and heads, with seq_len")
+            return []
+        if not isinstance(w, dict):
+            self.bad("workload", f"expected a mapping, given {type(w).__name__}")
+            return []
+        for k in w:
+            if k not in WORKLOAD_KEYS:
+                self.bad(f"workload.{k}", "unknown key" + did_you_mean(str(k), WORKLOAD_KEYS))
+        axes = []
+        if ("model" in w) == ("kind" in w):
+            self.bad("workload", "give either model (a preset name) or kind with hidden_size, not "
+                     + ("both" if "model" in w else "neither"))
+        if "model" in w:
+            import models
+
+            values = self.listed("workload.model", w["model"])
+            for i, v in enumerate(values):
+                if v not in models.PRESETS:
+                    self.bad(f"workload.model[{i}]" if isinstance(w["model"], list) else "workload.model",
+                             f"unknown model preset {v!r}" + did_you_mean(str(v), models.PRESETS))
+            for k in CUSTOM_FIELDS:
+                if k in w and k != "layers":
+                    self.bad(f"workload.{k}", "comes from the model preset; give kind instead of model to set it")
+            axes.append(Axis("model", "workload", tuple(values)))
+        elif "kind" in w:
+            values = self.listed("workload.kind", w["kind"])
+            for v in values:
+                if v not in ("transformer", "memoryformer"):
+                    self.bad("workload.kind", f"expected transformer or memoryformer, given {v!r}")
+            axes.append(Axis("kind", "workload", tuple(values)))
+            if "hidden_size" not in w:
+                self.bad("workload.hidden_size", "missing required key (with kind)")
+        for k in ("hidden_size", "heads", "layers", "seq_len", "batch", "tau", "expand_bits"):
+            if k in w:
+                axes.append(self.number_axis(f"workload.{k}", k, "workload", w[k], zero_ok=k == "expand_bits"))
+        if "seq_len" not in w:
+            self.bad("workload.seq_len", "missing required key")
+        for k, allowed in (("dtype", ("bf16", "fp16", "fp32", "fp8")), ("phase", PHASES)):
+            if k in w:
+                values = self.listed(f"workload.{k}", w[k])
+                for v in values:
+                    if v not in allowed:
+                        extra = " (decode comes with the next issue)" if k == "phase" else ""
+                        self.bad(f"workload.{k}", f"expected one of {', '.join(allowed)}, given {v!r}{extra}")
+                axes.append(Axis(k, "workload", tuple(values)))
+        return axes
+
+    def options(self) -> list[Axis]:
+        o = self.raw.get("options") or {}
+        if not isinstance(o, dict):
+            self.bad("options", f"expected a mapping of simulate options, given {type(o).__name__}")
+            return []
+        axes = []
+        for k, v in o.items():
+            if k not in OPTION_CHOICES:
+                self.bad(f"options.{k}", "unknown option" + did_you_mean(str(k), OPTION_CHOICES))
+                continue
+            values = self.listed(f"options.{k}", v)
+            for x in values:
+                if x not in OPTION_CHOICES[k] or (k == "tables_resident") != isinstance(x, bool):
+                    self.bad(f"options.{k}", f"expected one of {', '.join(map(str, OPTION_CHOICES[k]))}, given {x!r}")
+            axes.append(Axis(k, "options", tuple(values)))
+        return axes
+
+    def listed(self, key: str, v) -> list:
+        if isinstance(v, list):
+            if not v:
+                self.bad(key, "empty list: give at least one value")
+            return v
+        return [v]
+
+    def number_axis(self, key: str, name: str, group: str, v, zero_ok=False) -> Axis:
+        """Whole-number workload axes: a value, a list, or a range/logspace of integers."""
+        def check(x, where):
+            if isinstance(x, bool) or not isinstance(x, int) or x < 0 or (x == 0 and not zero_ok):
+                self.bad(where, f"expected a {'non-negative' if zero_ok else 'positive'} whole number, given {x!r}")
+                return False
+            return True
+        if isinstance(v, dict):
+            ax = self.range_axis(key, name, group, v, lambda x, where: x if check(x, where) else None, integer=True)
+            return ax
+        values = self.listed(key, v)
+        ok = [x for i, x in enumerate(values) if check(x, f"{key}[{i}]" if isinstance(v, list) else key)]
+        return Axis(name, group, tuple(ok), integer=True)
+
+    # -- accelerator axes
+    def accel_axes(self, bases: dict) -> list[Axis]:
+        axes_raw = self.raw.get("axes") or {}
+        if not isinstance(axes_raw, dict):
+            self.bad("axes", f"expected a mapping of accelerator key paths to values, given {type(axes_raw).__name__}")
+            return []
+        out, seen = [], {}
+        for name, v in axes_raw.items():
+            key = f"axes.{name}"
+            name = str(name)
+            paths = {}
+            for b, data in bases.items():
+                path, msg = resolve_path(data, name)
+                if msg:
+                    self.bad(key, msg + (f" (in base {b})" if len(bases) > 1 else ""))
+                else:
+                    paths[b] = path
+            if len(paths) != len(bases) or not bases:
+                continue
+            if len(set(paths.values())) > 1:
+                self.bad(key, "names different list items in different bases; index by name instead")
+                continue
+            path = next(iter(paths.values()))
+            if path in seen:
+                self.bad(key, f'names the same setting as axes.{seen[path]}')
+                continue
+            seen[path] = name
+
+            def probe(x, where, path=path):
+                return self.probe(bases, path, x, where)
+            if isinstance(v, dict):
+                out.append(self.range_axis(key, name, "accel", v, probe, path=path))
+                continue
+            values = self.listed(key, v)
+            si = [probe(x, f"{key}[{i}]" if isinstance(v, list) else key) for i, x in enumerate(values)]
+            if all(x is not None for x in si):
+                out.append(Axis(name, "accel", tuple(si), path=path,
+                                integer=all(isinstance(x, int) and not isinstance(x, bool) for x in si)))
+        return out
+
+    def probe(self, bases: dict, path: tuple, value, where: str):
+        """`value` parsed by the schema's own type for that setting: its SI value, or None (reported).
+        Clashes with other settings of a base (lookup banks wider than its capacity) are left to the points."""
+        try:
+            return leaf_adapter(path).validate_python(value)
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            msg = err["ctx"]["message"] if err["type"] == "hwsim" else f"{err['msg'][:1].lower()}{err['msg'][1:]}"
+            self.bad(where, msg if "given" in msg else f"{msg}, given {value!r}")
+            return None
+
+    def range_axis(self, key, name, group, v, convert, integer=False, path=()) -> Axis:
+        kinds = [k for k in ("range", "logspace") if k in v]
+        extra = [k for k in v if k not in ("range", "logspace", "n")]
+        for k in extra:
+            self.bad(f"{key}.{k}", "unknown key" + did_you_mean(str(k), ("range", "logspace", "n")))
+        if len(kinds) != 1:
+            self.bad(key, "expected a list, {range: [lo, hi], n: N} or {logspace: [lo, hi], n: N}")
+            return Axis(name, group, ())
+        kind = kinds[0]
+        ends = v[kind]
+        if not isinstance(ends, list) or len(ends) != 2:
+            self.bad(f"{key}.{kind}", f"expected [lo, hi], given {ends!r}")
+            return Axis(name, group, ())
+        lo, hi = (convert(x, f"{key}.{kind}[{i}]") for i, x in enumerate(ends))
+        n = v.get("n")
+        method = (self.raw.get("sampling") or {}).get("method", "grid") if isinstance(self.raw.get("sampling"),
+                                                                                     dict) else "grid"
+        if n is None and method == "grid":
+            self.bad(f"{key}.n", "missing: a grid needs the number of points of a range")
+        elif n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
+            self.bad(f"{key}.n", f"expected a positive whole number of points, given {n!r}")
+            n = None
+        if lo is None or hi is None:
+            return Axis(name, group, ())
+        if isinstance(lo, (str, bool)) or isinstance(hi, (str, bool)):
+            self.bad(f"{key}.{kind}", "a range needs numbers; give a list for this setting")
+            return Axis(name, group, ())
+        if hi < lo:
+            self.bad(f"{key}.{kind}", f"expected lo <= hi, given {ends[0]!r} > {ends[1]!r}")
+            return Axis(name, group, ())
+        if kind == "logspace" and lo <= 0:
+            self.bad(f"{key}.{kind}", f"a logspace needs lo > 0, given {ends[0]!r}")
+            return Axis(name, group, ())
+        integer = integer or (isinstance(lo, int) and isinstance(hi, int))
+        values = grid_values(lo, hi, n or 1, kind == "logspace", integer) if n else ()
+        return Axis(name, group, values, float(lo), float(hi), kind == "logspace", integer, path)
+
+    # -- sampling and constraints
+    def sampling(self, axes) -> tuple[str, int | None, int]:
+        s = self.raw.get("sampling") or {"method": "grid"}
+        if not isinstance(s, dict):
+            self.bad("sampling", f"expected a mapping like {{method: grid}}, given {s!r}")
+            return "grid", None, 0
+        for k in s:
+            if k not in ("method", "n", "seed"):
+                self.bad(f"sampling.{k}", "unknown key" + did_you_mean(str(k), ("method", "n", "seed")))
+        method = s.get("method", "grid")
+        if method not in METHODS:
+            self.bad("sampling.method", f"expected one of {', '.join(METHODS)}, given {method!r}")
+        n, seed = s.get("n"), s.get("seed", 0)
+        if method in ("random", "lhs") and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
+            self.bad("sampling.n", f"expected a positive whole number of points for {method} sampling, given {n!r}")
+            n = None
+        if method == "grid" and n is not None:
+            self.bad("sampling.n", "a grid takes every combination; n is for random and lhs sampling")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            self.bad("sampling.seed", f"expected a whole number, given {seed!r}")
+            seed = 0
+        return method, n, seed
+
+    def constraints(self, axes) -> list[Constraint]:
+        from hwsim.explore.columns import OUTPUT_COLUMNS, PRE_COLUMNS
+
+        given = self.raw.get("constraints") or []
+        if not isinstance(given, list):
+            given = [given]
+        known = [a.name for a in axes] + list(WORKLOAD_COLUMNS) + list(PRE_COLUMNS) + list(OUTPUT_COLUMNS)
+        out = []
+        for i, text in enumerate(given):
+            key = f"constraints[{i}]"
+            c, msg = parse_constraint(text, known)
+            if msg:
+                self.bad(key, msg)
+            elif c.column == "area_mm2" and not area_available():
+                self.bad(key, "needs the area model (hwsim.area), which this installation lacks")
+            else:
+                out.append(c)
+        return out
+
+
+# ---- key paths ---------------------------------------------------------------------------------------
+
+def resolve_path(data: dict, dotted: str) -> tuple[tuple, str | None]:
+    """'memory.sram[0].capacity' or 'memory.sram.L2.capacity_bytes' -> ('memory', 'sram', 0, 'capacity'):
+    the YAML key path of one setting, or a message saying why the path names none."""
+    parts = re.findall(r"[^.\[\]]+", dotted)
+    if not parts:
+        return (), "empty key path"
+    node, model, out = data, Accelerator, []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            names = [str(x.get("name")) for x in node if isinstance(x, dict)]
+            idx = int(part) if part.isdigit() and int(part) < len(node) else (
+                names.index(part) if part in names else None)
+            if idx is None:
+                return (), f'no list item "{part}" at {key_path(out)}; give an index below {len(node)} or a name' \
+                    + did_you_mean(part, names)
+            out.append(idx)
+            node = node[idx]
+            continue
+        if model is None:  # a free mapping (peak rates by dtype): the key must be there already
+            if not isinstance(node, dict) or part not in node:
+                return (), f'unknown key "{part}" at {key_path(out)}' + did_you_mean(part, list(node or ()))
+            out.append(part)
+            node = node[part]
+            continue
+        keys = {field_key(n, f): n for n, f in model.model_fields.items()}
+        by_name = {n: k for k, n in keys.items()}
+        key = part if part in keys else by_name.get(part)
+        if key is None:
+            where = f" at {key_path(out)}" if out else ""
+            return (), f'unknown key "{part}"{where}' + did_you_mean(part, [*keys, *by_name])
+        out.append(key)
+        sub = model_in(model.model_fields[keys[key]].annotation)
+        value = node.get(key) if isinstance(node, dict) else None
+        if last:
+            if sub is not None or isinstance(value, (dict, list)):
+                return (), f"{key_path(out)} is a group of settings; name one of them"
+            break
+        if value is None:
+            return (), f"{key_path(out)} is not set in this accelerator, so {dotted} cannot vary"
+        if not isinstance(value, (dict, list)):
+            return (), f"{key_path(out)} holds a value, not more keys"
+        node, model = value, sub
+    return tuple(out), None
+
+
+@functools.lru_cache(maxsize=256)
+def leaf_adapter(path: tuple) -> TypeAdapter:
+    """A validator for the one setting at a YAML key path, as the schema declares it (units, ranges, choices)."""
+    model, tp = Accelerator, None
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if model is None:  # a free mapping such as peak: {dtype: rate}: its value type
+            tp = typing.get_args(typing.get_args(tp)[0])[1]
+            continue
+        name = next(n for n, f in model.model_fields.items() if field_key(n, f) == part)
+        f = model.model_fields[name]
+        tp = Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation
+        model = model_in(f.annotation)
+    return TypeAdapter(tp)
+
+
+def thaw(obj):
+    """Tuples to lists, all the way down (a dumped config as its YAML file would read)."""
+    if isinstance(obj, dict):
+        return {k: thaw(v) for k, v in obj.items()}
+    return [thaw(v) for v in obj] if isinstance(obj, (list, tuple)) else obj
+
+
+def read_path(data, path):
+    for p in path:
+        data = data[p]
+    return data
+
+
+def substitute(data: dict, changes) -> dict:
+    """A copy of `data` with each (path, value) set, copying only the containers on the way."""
+    root = dict(data)
+    copied = {id(root)}
+    for path, value in changes:
+        node = root
+        for p in path[:-1]:
+            child = node[p]
+            if id(child) not in copied:
+                child = dict(child) if isinstance(child, dict) else list(child)
+                copied.add(id(child))
+                node[p] = child
+            node = child
+        node[path[-1]] = value
+    return root
+
+
+def grid_values(lo: float, hi: float, n: int, log: bool, integer: bool) -> tuple:
+    import numpy as np
+
+    xs = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)
+    if integer:
+        return tuple(dict.fromkeys(int(round(x)) for x in xs))
+    return tuple(float(x) for x in xs)
+
+
+# ---- constraints --------------------------------------------------------------------------------------
+
+_CMP = re.compile(r"^\s*(not\s+)?([A-Za-z_][\w.\[\]]*)\s*(?:(<=|>=|==|!=|<|>)\s*(.+?))?\s*$")
+_QUANTITY_KINDS = ("bytes", "bytes_per_s", "s", "j", "w", "hz", "flops_per_s", "j_per_byte", "j_per_flop")
+
+
+def parse_constraint(text, known) -> tuple[Constraint | None, str | None]:
+    if not isinstance(text, str):
+        return None, f'expected a text like "area_mm2 <= 800" or "tables_fit", given {text!r}'
+    m = _CMP.match(text)
+    if not m:
+        return None, f'expected "COLUMN <= VALUE" (or <, >=, >, ==, !=) or a true/false column, given {text!r}'
+    negate, column, op, rhs = m.groups()
+    if column not in known:
+        return None, f'unknown column "{column}"' + did_you_mean(column, known)
+    if op is None:
+        return Constraint(text, column, None, negate=bool(negate)), None
+    if negate:
+        return None, f'"not" goes only before a true/false column, given {text!r}'
+    value = _constant(rhs)
+    if value is None:
+        return None, f'expected a number, a quantity like "800 GB/s" or a quoted text after {op}, given {rhs!r}'
+    return Constraint(text, column, op, value), None
+
+
+def _constant(rhs: str):
+    if len(rhs) >= 2 and rhs[0] == rhs[-1] and rhs[0] in "'\"":
+        return rhs[1:-1]
+    try:
+        return float(rhs)
+    except ValueError:
+        pass
+    for kind in _QUANTITY_KINDS:
+        try:
+            return parse_quantity(rhs, kind)
+        except UnitError:
+            continue
+    return None
+
+
+def area_available() -> bool:
+    try:
+        from hwsim.area import area_mm2  # noqa: F401
+    except ImportError:
+        return False
+    return True
