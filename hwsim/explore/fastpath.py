@@ -47,12 +47,16 @@ def tables_fit(workload, accel, tables_resident: bool, layers: int) -> bool:
     return sum(tables) * layers <= accel.memory.dram.capacity_bytes
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Lowered:
-    """A workload lowered once: its kernels, the distinct ones (cost once each), and which op each belongs to."""
+    """A workload lowered once: the distinct kernels (each costed once per point), and for every kernel in
+    launch order which distinct kernel it is and which op it belongs to (as numpy index arrays)."""
     unique: tuple            # distinct kernels
-    which: tuple             # kernel i is unique[which[i]]
-    op_of: tuple             # kernel i belongs to workload.ops[op_of[i]]
+    which: np.ndarray        # kernel i is unique[which[i]]
+    op_of: np.ndarray        # kernel i belongs to workload.ops[op_of[i]]
+    by_op: tuple             # per op: the positions of its kernels (empty: fused into another op's kernel)
+    kind_of: np.ndarray      # op o's kind is KIND_TIME_COLUMNS[kind_of[o]]
+    flops: int
 
 
 def lowered(workload, accel, opts) -> Lowered:
@@ -68,50 +72,52 @@ def lowered(workload, accel, opts) -> Lowered:
             seen[sig] = len(unique)
             unique.append(k)
         which.append(seen[sig])
-    return Lowered(tuple(unique), tuple(which), tuple(index[k.op] for k in kernels))
+    op_of = np.array([index[k.op] for k in kernels], dtype=np.intp)
+    kinds = [f"time_{op.kind.value}_s" for op in workload.ops]
+    return Lowered(tuple(unique), np.array(which, dtype=np.intp), op_of,
+                   tuple(np.flatnonzero(op_of == o) for o in range(len(workload.ops))),
+                   np.array([KIND_TIME_COLUMNS.index(k) for k in kinds], dtype=np.intp),
+                   int(sum(op.flops for op in workload.ops)))
 
 
 def totals(workload, accel, opts, low: Lowered) -> dict:
-    """latency_s, energy_j, flops, dram_bytes, bound and time per op kind of one block, as hwsim.simulate gives."""
+    """latency_s, energy_j, flops, dram_bytes, bound and time per op kind of one block, as hwsim.simulate gives.
+
+    Sums run in assemble's order (each op's kernels in launch order: np.add.at adds in index order), and the
+    block totals with numpy's pairwise sum, as pandas sums Result.ops: the same order gives the same bits."""
     if workload.has_index_streams:
         raise ValueError("the fast path takes closed-form workloads (no index streams); use hwsim.simulate")
     ucosts = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in low.unique]
-    udyn = [sum(kernel_energy(c, accel).values()) for c in ucosts]
+    udyn = np.array([sum(kernel_energy(c, accel).values()) for c in ucosts])
     sched = schedule([ucosts[j] for j in low.which], accel, opts["mode"], opts["host_head_start_s"])
     n_ops = len(workload.ops)
-    time_s, dyn, dram, busy, stall = ([0.0] * n_ops for _ in range(5))
-    max_busy, kbound, has = [-1.0] * n_ops, ["none"] * n_ops, [False] * n_ops
-    prev_end = 0.0
-    for s, j, o in zip(sched, low.which, low.op_of):  # as assemble sums each op's kernels, in launch order
-        c, end = s.cost, s.end_s
-        # max(0.0, end - prev_end) and max(prev_end, end), spelt out: this loop runs for every kernel of every point
-        if end > prev_end:  # (adding 0.0 to a non-negative sum changes no bit)
-            time_s[o] += end - prev_end
-            prev_end = end
-        dyn[o] += udyn[j]
-        dram[o] += c.dram_bytes
-        busy[o] += c.busy_s
-        stall[o] += s.stall_s
-        has[o] = True
-        if c.busy_s > max_busy[o]:
-            max_busy[o], kbound[o] = c.busy_s, c.bound
-    idle_w = accel.energy.idle_power_w
-    energy = [dyn[o] + idle_w * time_s[o] if has[o] else 0.0 for o in range(n_ops)]
+    ends = np.array([s.end_s for s in sched], dtype=np.float64)
+    busy_k = np.array([c.busy_s for c in ucosts])[low.which]
+    # the time charged to each kernel: how far it moves the latest end so far (assemble's rule)
+    before = np.maximum.accumulate(np.concatenate(([0.0], ends)))[:-1]
+    charged = np.maximum(ends - before, 0.0)
+    time_s, dyn, dram, busy, stall = (np.zeros(n_ops) for _ in range(5))
+    np.add.at(time_s, low.op_of, charged)
+    np.add.at(dyn, low.op_of, udyn[low.which])
+    np.add.at(dram, low.op_of, np.array([c.dram_bytes for c in ucosts])[low.which])
+    np.add.at(busy, low.op_of, busy_k)
+    np.add.at(stall, low.op_of, np.array([s.stall_s for s in sched], dtype=np.float64))
+    has = np.array([len(ix) > 0 for ix in low.by_op])
+    energy = np.where(has, dyn + accel.energy.idle_power_w * time_s, 0.0)
     bound_time: dict[str, float] = {}
-    kind_time = dict.fromkeys(KIND_TIME_COLUMNS, 0.0)
-    for o, op in enumerate(workload.ops):
-        b = ("launch" if stall[o] > busy[o] else kbound[o]) if has[o] else "none"
-        bound_time[b] = bound_time.get(b, 0.0) + time_s[o]
-        kind_time[f"time_{op.kind.value}_s"] += time_s[o]
-    total_t = float(np.add.reduce(np.array(time_s, dtype=np.float64)))
+    for o, ix in enumerate(low.by_op):
+        if len(ix):  # an op's bound: its longest kernel's, or "launch" when it waited longer than it ran
+            b = "launch" if stall[o] > busy[o] else ucosts[low.which[ix[np.argmax(busy_k[ix])]]].bound
+        else:
+            b = "none"
+        bound_time[b] = bound_time.get(b, 0.0) + float(time_s[o])
+    kind_time = np.zeros(len(KIND_TIME_COLUMNS))
+    np.add.at(kind_time, low.kind_of, time_s)
     # Result.bound_shares: the label with the largest share of time (ties: alphabetical, as groupby orders them)
-    main = min(bound_time, key=lambda b: (-bound_time[b], b)) if total_t > 0 else ""
-    return {"latency_s": max((s.end_s for s in sched), default=0.0),
-            # pandas sums a float column with numpy's pairwise add.reduce: the same order gives the same bits
-            "energy_j": float(np.add.reduce(np.array(energy, dtype=np.float64))),
-            "flops": int(sum(op.flops for op in workload.ops)),
-            "dram_bytes": float(np.add.reduce(np.array(dram, dtype=np.float64))),
-            "bound": main, **kind_time}
+    main = min(bound_time, key=lambda b: (-bound_time[b], b)) if np.add.reduce(time_s) > 0 else ""
+    return {"latency_s": float(ends.max()) if len(ends) else 0.0, "energy_j": float(np.add.reduce(energy)),
+            "flops": low.flops, "dram_bytes": float(np.add.reduce(dram)), "bound": main,
+            **dict(zip(KIND_TIME_COLUMNS, kind_time.tolist()))}
 
 
 class Evaluator:

@@ -289,13 +289,13 @@ class _Checker:
             key = f"axes.{name}"
             name = str(name)
             paths = {}
-            for b, data in bases.items():
+            for b, data in (bases or {None: None}).items():  # no base loaded: check against the schema alone
                 path, msg = resolve_path(data, name)
                 if msg:
                     self.bad(key, msg + (f" (in base {b})" if len(bases) > 1 else ""))
                 else:
                     paths[b] = path
-            if len(paths) != len(bases) or not bases:
+            if len(paths) != max(1, len(bases)):
                 continue
             if len(set(paths.values())) > 1:
                 self.bad(key, "names different list items in different bases; index by name instead")
@@ -411,16 +411,21 @@ class _Checker:
 
 # ---- key paths ---------------------------------------------------------------------------------------
 
-def resolve_path(data: dict, dotted: str) -> tuple[tuple, str | None]:
+def resolve_path(data: dict | None, dotted: str) -> tuple[tuple, str | None]:
     """'memory.sram[0].capacity' or 'memory.sram.L2.capacity_bytes' -> ('memory', 'sram', 0, 'capacity'):
-    the YAML key path of one setting, or a message saying why the path names none."""
+    the YAML key path of one setting in the config `data`, or a message saying why the path names none.
+    data None (no base could be loaded): checked against the schema alone; list items are not looked up."""
     parts = re.findall(r"[^.\[\]]+", dotted)
     if not parts:
         return (), "empty key path"
-    node, model, out = data, Accelerator, []
+    node, model, out, in_list = data, Accelerator, [], False
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        if isinstance(node, list):
+        if in_list:  # a list item, by index or by name
+            in_list = False
+            if data is None:
+                out.append(0)
+                continue
             names = [str(x.get("name")) for x in node if isinstance(x, dict)]
             idx = int(part) if part.isdigit() and int(part) < len(node) else (
                 names.index(part) if part in names else None)
@@ -429,12 +434,16 @@ def resolve_path(data: dict, dotted: str) -> tuple[tuple, str | None]:
                     + did_you_mean(part, names)
             out.append(idx)
             node = node[idx]
+            if last:
+                return (), f"{key_path(out)} is a group of settings; name one of them"
             continue
         if model is None:  # a free mapping (peak rates by dtype): the key must be there already
-            if not isinstance(node, dict) or part not in node:
+            if data is not None and (not isinstance(node, dict) or part not in node):
                 return (), f'unknown key "{part}" at {key_path(out)}' + did_you_mean(part, list(node or ()))
             out.append(part)
-            node = node[part]
+            node = node[part] if data is not None else None
+            if not last:
+                return (), f"{key_path(out)} holds a value, not more keys"
             continue
         keys = {field_key(n, f): n for n, f in model.model_fields.items()}
         by_name = {n: k for k, n in keys.items()}
@@ -443,18 +452,28 @@ def resolve_path(data: dict, dotted: str) -> tuple[tuple, str | None]:
             where = f" at {key_path(out)}" if out else ""
             return (), f'unknown key "{part}"{where}' + did_you_mean(part, [*keys, *by_name])
         out.append(key)
-        sub = model_in(model.model_fields[keys[key]].annotation)
+        ann = model.model_fields[keys[key]].annotation
+        sub = model_in(ann)
+        is_list = typing.get_origin(ann) is tuple and sub is not None
         value = node.get(key) if isinstance(node, dict) else None
         if last:
-            if sub is not None or isinstance(value, (dict, list)):
+            if sub is not None or isinstance(value, (dict, list)) or _is_mapping(ann):
                 return (), f"{key_path(out)} is a group of settings; name one of them"
             break
-        if value is None:
+        if data is not None and value is None:
             return (), f"{key_path(out)} is not set in this accelerator, so {dotted} cannot vary"
-        if not isinstance(value, (dict, list)):
+        if sub is None and not _is_mapping(ann):
             return (), f"{key_path(out)} holds a value, not more keys"
-        node, model = value, sub
+        node, model, in_list = value, sub, is_list
     return tuple(out), None
+
+
+def _is_mapping(annotation) -> bool:
+    """A free mapping field (peak rates, MAC energies by dtype)."""
+    if typing.get_origin(annotation) is dict:
+        return True
+    args = typing.get_args(annotation)
+    return typing.get_origin(annotation) is Annotated and bool(args) and typing.get_origin(args[0]) is dict
 
 
 @functools.lru_cache(maxsize=256)
