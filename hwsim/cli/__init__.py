@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.cli import explore, paper, sim, validate
+from hwsim.cli import area, explore, paper, sim, validate
 from hwsim.cli.args import Parser
 
-GROUPS = (paper, sim, validate, explore)
+GROUPS = (paper, sim, validate, area, explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ whose names carry the unit. Plain numbers in YAML are taken as SI already. The m
     energy.mac.{dtype}                energy.mac_j_per_flop[dtype]            J/FLOP
     energy.vector_op                  energy.vector_op_j_per_flop             J/FLOP
     energy.hash_per_chunk             energy.hash_per_chunk_j                 J
+    area.node / dram_interface        (same names; optional section)          labels (hwsim.area)
 
 Either spelling is accepted on input (YAML files use the left column, sweeps may use the right).
 What the numbers mean, where the engines need to agree:
@@ -60,7 +61,7 @@ from .errors import (DTYPES, Bandwidth, Bytes, Citations, ConfigError, Count, Dt
 from .units import fmt_bandwidth, fmt_bytes, fmt_flop_rate, fmt_time
 
 __all__ = ["Accelerator", "Compute", "MatrixUnit", "VectorUnit", "HashUnit", "Memory", "Dram", "SramLevel",
-           "Lookup", "GatherPoint", "Runtime", "Energy", "DtypeMap", "DTYPES", "ConfigError", "Problem",
+           "Lookup", "GatherPoint", "Runtime", "Energy", "Area", "DtypeMap", "DTYPES", "ConfigError", "Problem",
            "load_accelerator", "validate_accelerator", "list_presets", "override", "PRESET_DIR"]
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -226,6 +227,18 @@ class Energy(_Part):
     notes: str = ""
 
 
+# What hwsim.area needs beyond the timing model; the per-node constants live in hwsim/area.py.
+NODES = ("N7", "N5", "4N", "N3E", "Intel7")
+DRAM_INTERFACES = ("hbm2", "hbm2e", "hbm3", "hbm3e", "ddr5", "lpddr5")
+
+
+class Area(_Part):
+    # process node whose bitcell and logic density price the chip; None: from technology_nm
+    node: Annotated[Literal[NODES], choice(*NODES)] | None = None
+    # the DRAM standard whose PHY and controller sit on the die; None: from kind (cpu ddr5, npu lpddr5, else hbm3)
+    dram_interface: Annotated[Literal[DRAM_INTERFACES], choice(*DRAM_INTERFACES)] | None = None
+
+
 class Accelerator(_Part):
     name: Text
     description: str = ""
@@ -239,6 +252,7 @@ class Accelerator(_Part):
     lookup: Lookup
     runtime: Runtime
     energy: Energy
+    area: Area | None = None  # optional: node and DRAM interface for the area model
 
     @model_validator(mode="after")
     def _energy_for_every_dtype(self):

@@ -24,6 +24,7 @@ WRITES = {
     "compare": ["compare.csv"],
     "roofline": ["roofline.csv", "roofline.png"],
     "validate": ["validation.csv"],
+    "area": ["area.csv"],
 }
 
 
