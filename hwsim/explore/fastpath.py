@@ -19,6 +19,7 @@ import re
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from hwsim.area import area_mm2
 from hwsim.config import ConfigError, validate_accelerator
 from hwsim.config.errors import Problem, field_key, key_path, problems_from_validation
 from hwsim.energy import kernel_energy
@@ -60,6 +61,8 @@ class Lowered:
 
 
 def lowered(workload, accel, opts) -> Lowered:
+    if workload.has_index_streams:  # costs would depend on each op's stream; the sweep builds closed forms
+        raise ValueError("the fast path takes closed-form workloads (no index streams); use hwsim.simulate")
     # the same call as hwsim.engines.run.analytic_result makes
     kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
                     opts["block_d"], simt=accel.kind == "gpu")
@@ -75,7 +78,7 @@ def lowered(workload, accel, opts) -> Lowered:
     op_of = np.array([index[k.op] for k in kernels], dtype=np.intp)
     kinds = [f"time_{op.kind.value}_s" for op in workload.ops]
     return Lowered(tuple(unique), np.array(which, dtype=np.intp), op_of,
-                   tuple(np.flatnonzero(op_of == o) for o in range(len(workload.ops))),
+                   tuple(tuple(np.flatnonzero(op_of == o).tolist()) for o in range(len(workload.ops))),
                    np.array([KIND_TIME_COLUMNS.index(k) for k in kinds], dtype=np.intp),
                    int(sum(op.flops for op in workload.ops)))
 
@@ -85,8 +88,6 @@ def totals(workload, accel, opts, low: Lowered) -> dict:
 
     Sums run in assemble's order (each op's kernels in launch order: np.add.at adds in index order), and the
     block totals with numpy's pairwise sum, as pandas sums Result.ops: the same order gives the same bits."""
-    if workload.has_index_streams:
-        raise ValueError("the fast path takes closed-form workloads (no index streams); use hwsim.simulate")
     ucosts = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in low.unique]
     udyn = np.array([sum(kernel_energy(c, accel).values()) for c in ucosts])
     sched = schedule([ucosts[j] for j in low.which], accel, opts["mode"], opts["host_head_start_s"])
@@ -105,12 +106,13 @@ def totals(workload, accel, opts, low: Lowered) -> dict:
     has = np.array([len(ix) > 0 for ix in low.by_op])
     energy = np.where(has, dyn + accel.energy.idle_power_w * time_s, 0.0)
     bound_time: dict[str, float] = {}
+    busy_l, busy_o, stall_o, time_o = busy_k.tolist(), busy.tolist(), stall.tolist(), time_s.tolist()
     for o, ix in enumerate(low.by_op):
-        if len(ix):  # an op's bound: its longest kernel's, or "launch" when it waited longer than it ran
-            b = "launch" if stall[o] > busy[o] else ucosts[low.which[ix[np.argmax(busy_k[ix])]]].bound
+        if ix:  # an op's bound: its longest kernel's (the first, on a tie), or "launch" when it waited longer than it ran
+            b = "launch" if stall_o[o] > busy_o[o] else ucosts[low.which[max(ix, key=busy_l.__getitem__)]].bound
         else:
             b = "none"
-        bound_time[b] = bound_time.get(b, 0.0) + float(time_s[o])
+        bound_time[b] = bound_time.get(b, 0.0) + time_o[o]
     kind_time = np.zeros(len(KIND_TIME_COLUMNS))
     np.add.at(kind_time, low.kind_of, time_s)
     # Result.bound_shares: the label with the largest share of time (ties: alphabetical, as groupby orders them)
@@ -130,7 +132,6 @@ class Evaluator:
         self.pre = [c for c in spec.constraints if c.column not in OUTPUT_COLUMNS]
         self.post = [c for c in spec.constraints if c.column in OUTPUT_COLUMNS]
         self._accels, self._workloads, self._lowered, self._areas = {}, {}, {}, {}
-        self._area_fn = _area_function()
         self.builder = AccelBuilder(spec)
 
     def rows(self, points) -> list[dict]:
@@ -169,11 +170,9 @@ class Evaluator:
         return a
 
     def area(self, accel, key):
-        if self._area_fn is None:
-            return None
         a = self._areas.get(key)
         if a is None:
-            a = float(self._area_fn(accel))
+            a = float(area_mm2(accel))
             _put(self._areas, key, a)
         return a
 
@@ -320,12 +319,3 @@ def _put(cache: dict, key, value) -> None:
 def _one_line(e: Exception) -> str:
     text = str(e) if str(e) else type(e).__name__
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
-
-
-def _area_function():
-    """hwsim.area.area_mm2 when the area model is installed; otherwise area_mm2 stays empty (no stand-in)."""
-    try:
-        from hwsim.area import area_mm2
-    except ImportError:
-        return None
-    return area_mm2

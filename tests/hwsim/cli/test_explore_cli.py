@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from hwsim.cli import main
-from tests.hwsim.explore.conftest import area_model  # noqa: F401  (the fixture)
 from tests.hwsim.explore.sweep_helpers import ISSUE_SPEC_YAML, small_spec
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -67,7 +66,7 @@ def test_another_spec_in_the_same_directory_is_one_line(capsys, tmp_path):
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "another spec" in err
 
 
-def test_pareto_writes_the_front_and_its_plot(capsys, tmp_path, area_model):
+def test_pareto_writes_the_front_and_its_plot(capsys, tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec(workload={"model": ["memoryformer-tiny", "pythia-70m"], "seq_len": 256},
                                               constraints=["tables_fit"])))

@@ -1,4 +1,4 @@
-"""Shared pieces of the sweep tests: the issue's spec, a small spec, and a stand-in area model for tests only."""
+"""Shared pieces of the sweep tests: the issue's spec and a small spec around lut-asic."""
 from __future__ import annotations
 
 import copy
@@ -37,11 +37,3 @@ def small_spec(**changes) -> dict:
     spec = copy.deepcopy(spec)
     spec.update(changes)
     return spec
-
-
-def stand_in_area_mm2(accel) -> float:
-    """A stand-in for tests only (hwsim.area is built in parallel): bits of SRAM x an N7 bitcell of 0.027 um^2,
-    plus a fixed logic share. Tests use it for plumbing (a column, a constraint), never for its numbers."""
-    sram = sum(level.capacity_bytes for level in accel.memory.sram) + accel.lookup.capacity_bytes * (
-        accel.lookup.placement == "on_chip")
-    return sram * 8 * 0.027e-12 / 1e-6 + 100.0

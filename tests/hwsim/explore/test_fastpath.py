@@ -98,7 +98,9 @@ def test_tables_fit_follows_the_table_sizes():
     assert fit == {whole - 2**20: False, whole: True}
 
 
-def test_constraints_before_and_after_simulation(area_model):
+def test_constraints_before_and_after_simulation():
+    from hwsim.area import area_mm2
+
     spec = load_spec(small_spec(constraints=["tables_fit", "latency_s <= 1 s", "area_mm2 < 1e9"],
                                 axes={"lookup.capacity": ["8 MiB", "256 MiB"]}))
     rows = {r["lookup.capacity"]: r for r in Evaluator(spec).rows(points(spec))}
@@ -107,21 +109,17 @@ def test_constraints_before_and_after_simulation(area_model):
     assert small["tables_fit"] is False and small["feasible"] is False and small["latency_s"] is None
     assert small["error"] == ""  # infeasible is not an error; it was not simulated
     assert big["tables_fit"] is True and big["feasible"] is True and big["latency_s"] > 0
-    assert big["area_mm2"] == area_model(hwsim.config.override(hwsim.load_accelerator("lut-asic"),
+    assert big["area_mm2"] == area_mm2(hwsim.config.override(hwsim.load_accelerator("lut-asic"),
                                                                {"lookup.capacity": "256 MiB"}))
+    # an area budget between the two designs' areas keeps only the smaller one
+    budget = (small["area_mm2"] + big["area_mm2"]) / 2
+    assert small["area_mm2"] < budget < big["area_mm2"]
+    spec = load_spec(small_spec(constraints=[f"area_mm2 <= {budget}"], axes={"lookup.capacity": ["8 MiB", "256 MiB"]}))
+    rows = {r["lookup.capacity"]: r for r in Evaluator(spec).rows(points(spec))}
+    assert rows[8 * 2**20]["feasible"] and not rows[256 * 2**20]["feasible"]
+    assert rows[256 * 2**20]["latency_s"] is None  # over budget: not simulated
     tight = load_spec(small_spec(constraints=["latency_s <= 1 ns"]))
     assert not any(r["feasible"] for r in Evaluator(tight).rows(points(tight)))
-
-
-def test_without_an_area_model_area_stays_empty(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "hwsim.area", None)  # importing it now fails, as when it is not installed
-    spec = load_spec(small_spec())
-    rows = Evaluator(spec).rows(points(spec)[:2])
-    assert all(r["area_mm2"] is None and r["error"] == "" for r in rows)
-    with pytest.raises(ValueError, match="area model"):
-        load_spec(small_spec(constraints=["area_mm2 <= 800"]))
 
 
 def test_rows_have_every_column_in_dataset_order():
