@@ -22,8 +22,8 @@ def column_types(spec) -> dict[str, str]:
     for a in spec.axes:
         if a.group == "options":
             cols[a.name] = OPTION_TYPES[a.name]
-        elif a.group == "accel":
-            cols[a.name] = _axis_type(a)
+    for a in spec.settings():
+        cols[a.name] = _axis_type(a)
     cols.update({"latency_s": "float64", "energy_j": "float64", "area_mm2": "float64", "flops": "int64",
                  "dram_bytes": "float64", "bound": "string", **dict.fromkeys(KIND_TIME_COLUMNS, "float64"),
                  "tables_fit": "bool", "feasible": "bool", "key": "string", "error": "string"})

@@ -127,7 +127,7 @@ class Evaluator:
 
     def __init__(self, spec: Spec):
         self.spec = spec
-        self.accel_axes = [(a.name, a.path) for a in spec.axes if a.group == "accel"]
+        self.accel_axes = [(a.name, a.path) for a in spec.settings()]
         self.option_names = [a.name for a in spec.axes if a.group == "options"]
         self.pre = [c for c in spec.constraints if c.column not in OUTPUT_COLUMNS]
         self.post = [c for c in spec.constraints if c.column in OUTPUT_COLUMNS]
@@ -211,7 +211,7 @@ class AccelBuilder:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.bases = {b: validate_accelerator(d, b) for b, d in spec.bases.items()}
-        self.axes = [(a.name, a.path) for a in spec.axes if a.group == "accel"]
+        self.axes = [(a.name, a.path) for a in spec.settings()]
         self.groups: dict[tuple, list] = {}  # parent part (YAML path) -> [(axis name, path inside the part)]
         self.attr: dict[tuple, tuple] = {}   # parent part -> attribute path for model_copy
         self.whole = False

@@ -94,7 +94,12 @@ def point_inputs(spec: Spec, values: dict, cache: dict | None = None) -> dict:
         if cache is not None:
             cache[wkey] = workload
     options = {a.name: values[a.name] for a in spec.axes if a.group == "options"}
-    accel = {a.name: values[a.name] for a in spec.axes if a.group == "accel"}
+    accel = {}
+    for a in spec.axes:
+        if a.group == "accel":
+            accel[a.name] = values[a.name]
+        elif a.group == "zip":  # one step of settings that move together
+            accel.update((m.name, v) for m, v in zip(a.members, values[a.name]))
     return {"base": values["base"], **workload, **options, **accel,
             "key": point_key(values["base"], workload, options, accel)}
 

@@ -6,6 +6,8 @@
     axes:                               # accelerator key paths (YAML or Python spelling), each a list,
       memory.dram.bandwidth: {logspace: ["1 TB/s", "16 TB/s"], n: 10}      # {range: [lo, hi], n} or
       lookup.banks: [64, 128, 256, 512]                                     # {logspace: [lo, hi], n}
+      hbm_stacks:                       # any name: settings that move together, one value of each per step
+        zip: {memory.dram.channels: [16, 32], memory.dram.bandwidth: ["0.82 TB/s", "1.64 TB/s"]}
     sampling: {method: grid}            # or {method: random | lhs, n: 10000, seed: 0}
     constraints: ["area_mm2 <= 800", tables_fit]
 
@@ -69,6 +71,7 @@ class Axis:
     log: bool = False
     integer: bool = False
     path: tuple = ()     # accel axes: the YAML key path in the config, list items by index
+    members: tuple = ()  # zip axes: the accelerator settings that move together (values: one tuple per step)
 
     @property
     def continuous(self) -> bool:
@@ -101,7 +104,14 @@ class Spec:
         return spec_hash(self.raw)
 
     def axis(self, name: str) -> Axis:
-        return next(a for a in self.axes if a.name == name)
+        return next(a for a in [*self.axes, *self.settings()] if a.name == name)
+
+    def settings(self) -> list[Axis]:
+        """The accelerator settings that vary, zipped ones included, in column order."""
+        out = []
+        for a in self.axes:
+            out += [a] if a.group == "accel" else list(a.members)
+        return out
 
 
 def spec_hash(raw) -> str:
@@ -286,37 +296,71 @@ class _Checker:
             return []
         out, seen = [], {}
         for name, v in axes_raw.items():
-            key = f"axes.{name}"
-            name = str(name)
-            paths = {}
-            for b, data in (bases or {None: None}).items():  # no base loaded: check against the schema alone
-                path, msg = resolve_path(data, name)
-                if msg:
-                    self.bad(key, msg + (f" (in base {b})" if len(bases) > 1 else ""))
-                else:
-                    paths[b] = path
-            if len(paths) != max(1, len(bases)):
-                continue
-            if len(set(paths.values())) > 1:
-                self.bad(key, "names different list items in different bases; index by name instead")
-                continue
-            path = next(iter(paths.values()))
-            if path in seen:
-                self.bad(key, f'names the same setting as axes.{seen[path]}')
-                continue
-            seen[path] = name
-
-            def probe(x, where, path=path):
-                return self.probe(bases, path, x, where)
-            if isinstance(v, dict):
-                out.append(self.range_axis(key, name, "accel", v, probe, path=path))
-                continue
-            values = self.listed(key, v)
-            si = [probe(x, f"{key}[{i}]" if isinstance(v, list) else key) for i, x in enumerate(values)]
-            if all(x is not None for x in si):
-                out.append(Axis(name, "accel", tuple(si), path=path,
-                                integer=all(isinstance(x, int) and not isinstance(x, bool) for x in si)))
+            key, name = f"axes.{name}", str(name)
+            if isinstance(v, dict) and "zip" in v:
+                out.append(self.zip_axis(key, name, v, bases, seen))
+            elif isinstance(v, dict):
+                probe_only = self.setting_axis(key, name, [], bases, seen)
+                if probe_only is not None:
+                    path = probe_only.path
+                    out.append(self.range_axis(key, name, "accel", v,
+                                               lambda x, where, path=path: self.probe(bases, path, x, where), path=path))
+            elif isinstance(v, list) and not v:
+                self.bad(key, "empty list: give at least one value")
+            else:
+                ax = self.setting_axis(key, name, v if isinstance(v, list) else [v], bases, seen,
+                                       listed=isinstance(v, list))
+                if ax is not None:
+                    out.append(ax)
         return out
+
+    def zip_axis(self, key, label, v, bases, seen) -> Axis:
+        """Settings that move together (HBM stacks: channels, bandwidth and capacity): lists of one length."""
+        members_raw = v["zip"]
+        for k in v:
+            if k != "zip":
+                self.bad(f"{key}.{k}", "unknown key; a zipped axis is {zip: {key path: [values], ...}}")
+        if not isinstance(members_raw, dict) or not members_raw:
+            self.bad(f"{key}.zip", "expected a mapping of key paths to lists of one length")
+            return Axis(label, "zip", ())
+        members, lengths = [], set()
+        for name, values in members_raw.items():
+            mkey, name = f"{key}.zip.{name}", str(name)
+            if not isinstance(values, list) or not values:
+                self.bad(mkey, "expected a non-empty list (zipped settings take lists)")
+                continue
+            lengths.add(len(values))
+            ax = self.setting_axis(mkey, name, values, bases, seen)
+            if ax is not None:
+                members.append(ax)
+        if len(lengths) > 1:
+            self.bad(f"{key}.zip", f"the lists must have one length, given lengths {sorted(lengths)}")
+            return Axis(label, "zip", ())
+        if len(members) != len(members_raw):
+            return Axis(label, "zip", ())
+        return Axis(label, "zip", tuple(zip(*(m.values for m in members))), members=tuple(members))
+
+    def setting_axis(self, key, name, values, bases, seen, listed=True) -> Axis | None:
+        """One accelerator setting given as a list: its path in every base, each value checked by the schema."""
+        paths = {}
+        for b, data in (bases or {None: None}).items():
+            path, msg = resolve_path(data, name)
+            if msg:
+                self.bad(key, msg + (f" (in base {b})" if len(bases) > 1 else ""))
+            else:
+                paths[b] = path
+        if len(paths) != max(1, len(bases)):
+            return None
+        path = next(iter(paths.values()))
+        if path in seen:
+            self.bad(key, f"names the same setting as {seen[path]}")
+            return None
+        seen[path] = key
+        si = [self.probe(bases, path, x, f"{key}[{i}]" if listed else key) for i, x in enumerate(values)]
+        if any(x is None for x in si):
+            return None
+        return Axis(name, "accel", tuple(si), path=path,
+                    integer=all(isinstance(x, int) and not isinstance(x, bool) for x in si))
 
     def probe(self, bases: dict, path: tuple, value, where: str):
         """`value` parsed by the schema's own type for that setting: its SI value, or None (reported).
@@ -395,7 +439,7 @@ class _Checker:
         given = self.raw.get("constraints") or []
         if not isinstance(given, list):
             given = [given]
-        known = [a.name for a in axes] + list(WORKLOAD_COLUMNS) + list(PRE_COLUMNS) + list(OUTPUT_COLUMNS)
+        known = [a.name for a in axes] + [m.name for a in axes for m in a.members] + list(WORKLOAD_COLUMNS) + list(PRE_COLUMNS) + list(OUTPUT_COLUMNS)
         out = []
         for i, text in enumerate(given):
             key = f"constraints[{i}]"

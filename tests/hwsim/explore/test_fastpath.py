@@ -57,11 +57,12 @@ def test_the_accelerator_of_a_point_is_the_override_of_its_base():
     spec = load_spec({"base": ["h200", "lut-asic"], "workload": {"model": "memoryformer-tiny", "seq_len": 64},
                       "axes": {**AXES, "memory.dram.latency": {"range": ["100 ns", "900 ns"]},
                                "compute.matrix.peak.bf16": {"logspace": ["50 TFLOP/s", "2 PFLOP/s"]},
-                               "runtime.mode": ["eager", "graph"]},
+                               "runtime.mode": ["eager", "graph"],
+                               "stacks": {"zip": {"memory.dram.channels": [16, 32], "memory.dram.capacity": ["16 GB", "32 GB"]}}},
                       "sampling": {"method": "lhs", "n": 20, "seed": 3}})
     ev = Evaluator(spec)
     for p in points(spec):
-        names = [a.name for a in spec.axes if a.group == "accel"]
+        names = [a.name for a in spec.settings()]
         try:
             want = override(hwsim.load_accelerator(p["base"]), {k: p[k] for k in names})
         except ConfigError:

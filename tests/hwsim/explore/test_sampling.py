@@ -67,3 +67,16 @@ def test_repeated_points_are_dropped():
     spec = load_spec(small_spec(axes={"lookup.banks": [128, 256], "memory.dram.bandwidth": ["1 TB/s", "2 TB/s"]},
                                 sampling={"method": "random", "n": 50, "seed": 0}))
     assert len(points(spec)) == 4
+
+
+def test_zipped_settings_move_together():
+    # HBM3 stacks (JESD238): 16 channels and 819 GB/s each; the stack count steps all of them at once
+    spec = load_spec(small_spec(axes={"stacks": {"zip": {"memory.dram.channels": [16, 32, 64],
+                                                         "memory.dram.bandwidth": ["0.82 TB/s", "1.64 TB/s", "3.28 TB/s"]}},
+                                      "lookup.banks": [256, 512]}))
+    pts = points(spec)
+    assert len(pts) == 3 * 2
+    assert {(p["memory.dram.channels"], p["memory.dram.bandwidth"]) for p in pts} == {
+        (16, 0.82e12), (32, 1.64e12), (64, 3.28e12)}
+    lhs = points(load_spec({**small_spec(axes=spec.raw["axes"]), "sampling": {"method": "lhs", "n": 30, "seed": 0}}))
+    assert all(p["memory.dram.bandwidth"] == p["memory.dram.channels"] * 0.82e12 / 16 for p in lhs)

@@ -72,6 +72,10 @@ def test_a_bad_spec_is_reported_in_full_with_key_paths():
      "next issue"),
     ({"constraints": ["latency_s <= fast"]}, "constraints[0]", "quantity"),
     ({"chunk_points": 0}, "chunk_points", "positive"),
+    ({"axes": {"hbm": {"zip": {"memory.dram.channels": [16, 32], "memory.dram.bandwidth": ["1 TB/s"]}}}},
+     "axes.hbm.zip", "one length"),
+    ({"axes": {"hbm": {"zip": {"memory.dram.channels": [16], "memory.dram.bandwidth": ["1 TB"]}}}},
+     "axes.hbm.zip.memory.dram.bandwidth[0]", "bandwidth"),
     ({"axes": {"memory.dram.bandwidth": [1e12], "memory.dram.bandwidth_bytes_per_s": [2e12]}},
      "axes.memory.dram.bandwidth_bytes_per_s", "same setting"),
 ])
