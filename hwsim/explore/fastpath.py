@@ -48,15 +48,15 @@ def tables_fit(workload, accel, tables_resident: bool, layers: int) -> bool:
     return sum(tables) * layers <= accel.memory.dram.capacity_bytes
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class Lowered:
     """A workload lowered once: the distinct kernels (each costed once per point), and for every kernel in
-    launch order which distinct kernel it is and which op it belongs to (as numpy index arrays)."""
+    launch order which distinct kernel it is and which op it belongs to."""
     unique: tuple            # distinct kernels
-    which: np.ndarray        # kernel i is unique[which[i]]
-    op_of: np.ndarray        # kernel i belongs to workload.ops[op_of[i]]
-    by_op: tuple             # per op: the positions of its kernels (empty: fused into another op's kernel)
-    kind_of: np.ndarray      # op o's kind is KIND_TIME_COLUMNS[kind_of[o]]
+    which: tuple             # kernel i is unique[which[i]]
+    op_of: tuple             # kernel i belongs to workload.ops[op_of[i]]
+    has: tuple               # op o has kernels of its own (not fused into another op's)
+    kind_col: tuple          # op o's time column: "time_lookup_s", ...
     flops: int
 
 
@@ -75,51 +75,48 @@ def lowered(workload, accel, opts) -> Lowered:
             seen[sig] = len(unique)
             unique.append(k)
         which.append(seen[sig])
-    op_of = np.array([index[k.op] for k in kernels], dtype=np.intp)
-    kinds = [f"time_{op.kind.value}_s" for op in workload.ops]
-    return Lowered(tuple(unique), np.array(which, dtype=np.intp), op_of,
-                   tuple(tuple(np.flatnonzero(op_of == o).tolist()) for o in range(len(workload.ops))),
-                   np.array([KIND_TIME_COLUMNS.index(k) for k in kinds], dtype=np.intp),
-                   int(sum(op.flops for op in workload.ops)))
+    op_of = tuple(index[k.op] for k in kernels)
+    return Lowered(tuple(unique), tuple(which), op_of, tuple(o in set(op_of) for o in range(len(workload.ops))),
+                   tuple(f"time_{op.kind.value}_s" for op in workload.ops), int(sum(op.flops for op in workload.ops)))
 
 
 def totals(workload, accel, opts, low: Lowered) -> dict:
     """latency_s, energy_j, flops, dram_bytes, bound and time per op kind of one block, as hwsim.simulate gives.
 
-    Sums run in assemble's order (each op's kernels in launch order: np.add.at adds in index order), and the
-    block totals with numpy's pairwise sum, as pandas sums Result.ops: the same order gives the same bits."""
+    Each op's sums run in assemble's order (its kernels in launch order), and the block totals with numpy's
+    pairwise sum, as pandas sums Result.ops: the same order of the same float operations gives the same bits.
+    Plain lists: for ~100 kernels they are faster than numpy's small-array calls."""
     ucosts = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in low.unique]
-    udyn = np.array([sum(kernel_energy(c, accel).values()) for c in ucosts])
     sched = schedule([ucosts[j] for j in low.which], accel, opts["mode"], opts["host_head_start_s"])
-    n_ops = len(workload.ops)
-    ends = np.array([s.end_s for s in sched], dtype=np.float64)
-    busy_k = np.array([c.busy_s for c in ucosts])[low.which]
-    # the time charged to each kernel: how far it moves the latest end so far (assemble's rule)
-    before = np.maximum.accumulate(np.concatenate(([0.0], ends)))[:-1]
-    charged = np.maximum(ends - before, 0.0)
-    time_s, dyn, dram, busy, stall = (np.zeros(n_ops) for _ in range(5))
-    np.add.at(time_s, low.op_of, charged)
-    np.add.at(dyn, low.op_of, udyn[low.which])
-    np.add.at(dram, low.op_of, np.array([c.dram_bytes for c in ucosts])[low.which])
-    np.add.at(busy, low.op_of, busy_k)
-    np.add.at(stall, low.op_of, np.array([s.stall_s for s in sched], dtype=np.float64))
-    has = np.array([len(ix) > 0 for ix in low.by_op])
-    energy = np.where(has, dyn + accel.energy.idle_power_w * time_s, 0.0)
+    udyn = [sum(kernel_energy(c, accel).values()) for c in ucosts]
+    n = len(workload.ops)
+    time_s, dyn, dram, busy, stall = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    longest, kbound = [-1.0] * n, ["none"] * n
+    prev_end = 0.0
+    for s, j, o in zip(sched, low.which, low.op_of):
+        c, end = ucosts[j], s.end_s
+        if end > prev_end:  # the time charged to a kernel: how far it moves the latest end so far (else 0.0)
+            time_s[o] += end - prev_end
+            prev_end = end
+        dyn[o] += udyn[j]
+        dram[o] += c.dram_bytes
+        busy[o] += c.busy_s
+        stall[o] += s.stall_s
+        if c.busy_s > longest[o]:  # an op's bound is its longest kernel's (the first, on a tie)
+            longest[o], kbound[o] = c.busy_s, c.bound
+    idle_w = accel.energy.idle_power_w
+    energy = [dyn[o] + idle_w * time_s[o] if low.has[o] else 0.0 for o in range(n)]
     bound_time: dict[str, float] = {}
-    busy_l, busy_o, stall_o, time_o = busy_k.tolist(), busy.tolist(), stall.tolist(), time_s.tolist()
-    for o, ix in enumerate(low.by_op):
-        if ix:  # an op's bound: its longest kernel's (the first, on a tie), or "launch" when it waited longer than it ran
-            b = "launch" if stall_o[o] > busy_o[o] else ucosts[low.which[max(ix, key=busy_l.__getitem__)]].bound
-        else:
-            b = "none"
-        bound_time[b] = bound_time.get(b, 0.0) + time_o[o]
-    kind_time = np.zeros(len(KIND_TIME_COLUMNS))
-    np.add.at(kind_time, low.kind_of, time_s)
+    kind_time = dict.fromkeys(KIND_TIME_COLUMNS, 0.0)
+    for o in range(n):
+        b = ("launch" if stall[o] > busy[o] else kbound[o]) if low.has[o] else "none"
+        bound_time[b] = bound_time.get(b, 0.0) + time_s[o]
+        kind_time[low.kind_col[o]] += time_s[o]
     # Result.bound_shares: the label with the largest share of time (ties: alphabetical, as groupby orders them)
-    main = min(bound_time, key=lambda b: (-bound_time[b], b)) if np.add.reduce(time_s) > 0 else ""
-    return {"latency_s": float(ends.max()) if len(ends) else 0.0, "energy_j": float(np.add.reduce(energy)),
-            "flops": low.flops, "dram_bytes": float(np.add.reduce(dram)), "bound": main,
-            **dict(zip(KIND_TIME_COLUMNS, kind_time.tolist()))}
+    main = min(bound_time, key=lambda b: (-bound_time[b], b)) if np.add.reduce(np.array(time_s)) > 0 else ""
+    return {"latency_s": max((s.end_s for s in sched), default=0.0),
+            "energy_j": float(np.add.reduce(np.array(energy, dtype=np.float64))), "flops": low.flops,
+            "dram_bytes": float(np.add.reduce(np.array(dram, dtype=np.float64))), "bound": main, **kind_time}
 
 
 class Evaluator:

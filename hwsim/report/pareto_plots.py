@@ -11,8 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from hwsim.explore.pareto import pareto  # noqa: E402
 
-LABELS = {"latency_s": "latency per block (s)", "energy_j": "energy per block (J)", "area_mm2": "area (mm²)",
+from matplotlib.ticker import EngFormatter, MaxNLocator  # noqa: E402
+
+LABELS = {"latency_s": "latency per block", "energy_j": "energy per block", "area_mm2": "area (mm²)",
           "dram_bytes": "DRAM bytes per block", "flops": "FLOPs per block"}
+UNITS = {"_s": "s", "_j": "J", "_bytes": "B", "flops": "FLOP"}  # SI prefixes on the ticks: "300 µs", not 0.0003
 
 
 def pareto_figure(df, front, objectives, by=None, title=""):
@@ -35,6 +38,11 @@ def pareto_figure(df, front, objectives, by=None, title=""):
             v = df[col]
             if len(v) and v.min() > 0 and v.max() / v.min() > 20:
                 getattr(ax, f"set_{axis}scale")("log")
+            unit = next((u for suffix, u in UNITS.items() if col.endswith(suffix)), None)
+            if unit:
+                getattr(ax, f"{axis}axis").set_major_formatter(EngFormatter(unit=unit))
+        if ax.get_xscale() == "linear":
+            ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title or f"Pareto front: {', '.join(objectives)} (all minimised)", fontsize=10)
