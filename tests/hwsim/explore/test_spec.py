@@ -99,3 +99,12 @@ def test_the_spec_hash_ignores_key_order_and_sees_values():
     b = load_spec(dict(reversed(list(ISSUE_SPEC.items()))))
     c = load_spec({**ISSUE_SPEC, "workload": {**ISSUE_SPEC["workload"], "seq_len": 1024}})
     assert a.sha256 == b.sha256 != c.sha256
+
+
+def test_the_specs_in_the_docs_load():
+    from pathlib import Path
+
+    specs = sorted((Path(__file__).resolve().parents[3] / "docs" / "sweeps").glob("*.yaml"))
+    assert specs
+    for path in specs:
+        assert load_spec(path).axes
