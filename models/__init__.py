@@ -8,8 +8,9 @@ import importlib
 
 _WHERE = {"MemoryLayer": "memory_layer", "MemoryBlock": "memoryformer", "MemoryFormerBlock": "memoryformer",
           "MemoryFormerConfig": "memoryformer", "TransformerBlock": "transformer", "TransformerConfig": "transformer",
-          "PRESETS": "presets", "ModelPreset": "presets", "get_preset": "presets", "build_block": "presets"}
-_SUBMODULES = ("attention", "custom_ops", "memory_layer", "memoryformer", "presets", "transformer")
+          "PRESETS": "presets", "ModelPreset": "presets", "get_preset": "presets", "build_block": "presets",
+          "RMSNorm": "norms", "NORMS": "norms"}
+_SUBMODULES = ("attention", "custom_ops", "memory_layer", "memoryformer", "norms", "presets", "rotary", "transformer")
 
 __all__ = list(_WHERE)
 
