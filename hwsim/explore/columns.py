@@ -2,6 +2,7 @@
 whether it is feasible, its key and its error. Every part file has exactly this schema."""
 from __future__ import annotations
 
+from hwsim.explore.workload import BLOCK_OPTION_TYPES, WORKLOAD_TYPES
 from workloads.op import OpKind
 
 # Time per op kind: every kind gets a column (zero where a block has none), so every part has one schema.
@@ -9,9 +10,6 @@ KIND_TIME_COLUMNS = tuple(f"time_{k.value}_s" for k in OpKind)
 # Known before a point is simulated: constraints on them skip the simulation of infeasible points.
 PRE_COLUMNS = ("area_mm2", "tables_fit")
 OUTPUT_COLUMNS = ("latency_s", "energy_j", "flops", "dram_bytes", "bound", *KIND_TIME_COLUMNS)
-WORKLOAD_TYPES = {"model": "string", "kind": "string", "hidden_size": "int64", "heads": "int64", "layers": "int64",
-                  "tau": "int64", "expand_bits": "int64", "seq_len": "int64", "batch": "int64", "dtype": "string",
-                  "phase": "string"}
 OPTION_TYPES = {"mode": "string", "lowering": "string", "lookup_impl": "string", "bank_mapping": "string",
                 "tables_resident": "bool"}
 
@@ -19,6 +17,9 @@ OPTION_TYPES = {"mode": "string", "lowering": "string", "lookup_impl": "string",
 def column_types(spec) -> dict[str, str]:
     """name -> Arrow type name, in dataset order."""
     cols = {"base": "string", **WORKLOAD_TYPES}
+    for a in spec.axes:
+        if a.group == "block":
+            cols[a.name] = BLOCK_OPTION_TYPES[a.name]
     for a in spec.axes:
         if a.group == "options":
             cols[a.name] = OPTION_TYPES[a.name]

@@ -27,10 +27,10 @@ from hwsim.engines.analytic import kernel_cost, schedule
 from hwsim.engines.options import resolve_options
 from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
 from hwsim.explore.spec import Spec, read_path, substitute
+from hwsim.explore.workload import BUILD_KEY, build
 from hwsim.lowering import lower
 
 _CACHE_LIMIT = 4096
-_WORKLOAD_KEY = ("kind", "hidden_size", "heads", "tau", "expand_bits", "seq_len", "batch", "dtype", "phase")
 
 
 def tables_fit(workload, accel, tables_resident: bool, layers: int) -> bool:
@@ -142,7 +142,7 @@ class Evaluator:
         try:
             accel = self.accel(point)
             row["area_mm2"] = self.area(accel, (point["base"], *(point[n] for n, _ in self.accel_axes)))
-            wkey = tuple(point[k] for k in _WORKLOAD_KEY)
+            wkey = tuple(point[k] for k in BUILD_KEY)
             w = self.workload(wkey)
             opts = resolve_options(accel, **{k: point[k] for k in self.option_names})
             row["tables_fit"] = tables_fit(w, accel, opts["tables_resident"], point["layers"])
@@ -174,13 +174,10 @@ class Evaluator:
         return a
 
     def workload(self, key):
-        import workloads
-
         w = self._workloads.get(key)
         if w is None:
-            kind, d, heads, tau, e, s, b, dtype, _phase = key
             try:
-                w = workloads.block(kind, d, s, b, heads=heads, tau=tau, expand_bits=e, dtype=dtype)
+                w = build(key)
             except ValueError as err:
                 w = err
             _put(self._workloads, key, w)

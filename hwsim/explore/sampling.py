@@ -12,10 +12,8 @@ import itertools
 import json
 import math
 
-from hwsim.explore.spec import WORKLOAD_COLUMNS, WORKLOAD_KEYS, Spec
-
-DEFAULT_TAU, DEFAULT_EXPAND_BITS = 8, 2
-
+from hwsim.explore.spec import Spec
+from hwsim.explore.workload import WORKLOAD_KEYS, resolve_workload
 
 def points(spec: Spec) -> list[dict]:
     """Every point of the spec, in a fixed order, duplicates (same key) dropped; each holds its inputs and key."""
@@ -60,39 +58,15 @@ def _draw(axis, u) -> list:
     return [axis.values[i] for i in idx]
 
 
-def resolve_workload(values: dict) -> dict:
-    """The full workload of a point: a model preset's sizes, or the custom kind's, with defaults filled in."""
-    w = {}
-    if values.get("model") is not None:
-        import models
-        from workloads.builders import preset_tau
-
-        p = models.PRESETS[values["model"]]
-        tau, e = preset_tau(p)
-        w.update(model=p.name, kind=p.kind, hidden_size=p.hidden_size, heads=p.heads, layers=p.layers, tau=tau,
-                 expand_bits=e)
-    else:
-        from workloads.builders import default_heads
-
-        d = values["hidden_size"]
-        w.update(model="", kind=values["kind"], hidden_size=d, heads=values.get("heads") or default_heads(d),
-                 layers=1, tau=DEFAULT_TAU, expand_bits=DEFAULT_EXPAND_BITS)
-    for k in ("layers", "tau", "expand_bits"):
-        if values.get(k) is not None:
-            w[k] = values[k]
-    w.update(seq_len=values["seq_len"], batch=values.get("batch", 1), dtype=values.get("dtype", "bf16"),
-             phase=values.get("phase", "prefill"))
-    return {k: w[k] for k in WORKLOAD_COLUMNS}
-
-
 def point_inputs(spec: Spec, values: dict, cache: dict | None = None) -> dict:
-    """Inputs in column order (base, workload, options, accelerator axes) plus `key`."""
+    """Inputs in column order (base, workload, block options given, options, accelerator axes) plus `key`."""
     wkey = tuple(values.get(k) for k in WORKLOAD_KEYS)
     workload = cache.get(wkey) if cache is not None else None
     if workload is None:
         workload = resolve_workload(values)
         if cache is not None:
             cache[wkey] = workload
+    block = {a.name: values[a.name] for a in spec.axes if a.group == "block"}
     options = {a.name: values[a.name] for a in spec.axes if a.group == "options"}
     accel = {}
     for a in spec.axes:
@@ -100,11 +74,12 @@ def point_inputs(spec: Spec, values: dict, cache: dict | None = None) -> dict:
             accel[a.name] = values[a.name]
         elif a.group == "zip":  # one step of settings that move together
             accel.update((m.name, v) for m, v in zip(a.members, values[a.name]))
-    return {"base": values["base"], **workload, **options, **accel,
+    return {"base": values["base"], **workload, **block, **options, **accel,
             "key": point_key(values["base"], workload, options, accel)}
 
 
 def point_key(base, workload: dict, options: dict, accel: dict) -> str:
     """sha256 of the canonical JSON of the inputs: the same point has the same key in every run and engine."""
-    doc = {"base": base, "workload": workload, "options": options, "axes": accel}
+    doc = {"base": base, "workload": {**workload, "block": json.loads(workload["block"])}, "options": options,
+           "axes": accel}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

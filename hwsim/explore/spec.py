@@ -34,17 +34,10 @@ from hwsim.config.errors import Problem, did_you_mean, field_key, key_path, mode
 from hwsim.config.units import UnitError, parse_quantity
 from hwsim.engines.banks import BANK_MAPPINGS
 from hwsim.engines.options import MODES
+from hwsim.explore.workload import WORKLOAD_COLUMNS, check_workload
 from hwsim.lowering import LOOKUP_IMPLS, LOWERINGS
 
 TOP_KEYS = ("base", "workload", "options", "axes", "sampling", "constraints", "chunk_points", "description")
-MODEL_FIELDS = ("model",)
-CUSTOM_FIELDS = ("kind", "hidden_size", "heads", "layers")
-SHAPE_FIELDS = ("seq_len", "batch", "tau", "expand_bits", "dtype", "phase")
-WORKLOAD_KEYS = MODEL_FIELDS + CUSTOM_FIELDS + SHAPE_FIELDS
-# The resolved workload of every point, one column each (a preset fills kind, hidden_size, heads, layers, tau).
-WORKLOAD_COLUMNS = ("model", "kind", "hidden_size", "heads", "layers", "tau", "expand_bits", "seq_len", "batch",
-                    "dtype", "phase")
-PHASES = ("prefill",)  # decode comes with the next issue; the column is there already
 OPTION_CHOICES = {"mode": MODES, "lowering": LOWERINGS, "lookup_impl": LOOKUP_IMPLS, "bank_mapping": BANK_MAPPINGS,
                   "tables_resident": (False, True)}
 METHODS = ("grid", "random", "lhs")
@@ -64,7 +57,7 @@ class SpecError(ValueError):
 class Axis:
     """One dimension of the space. Discrete (`values`) or continuous (lo..hi, linear or log) for random/LHS."""
     name: str            # the column: the key as written in the spec ("memory.sram[0].capacity", "seq_len", "base")
-    group: str           # "base" | "workload" | "options" | "accel"
+    group: str           # "base" | "workload" | "block" (block options) | "options" | "accel" | "zip"
     values: tuple        # what a grid takes (a list as given, or n points of a range)
     lo: float | None = None   # continuous range for random and LHS sampling
     hi: float | None = None
@@ -91,7 +84,7 @@ class Constraint:
 class Spec:
     source: str
     raw: dict                   # the spec as given (stored beside the results, hashed)
-    axes: tuple[Axis, ...]      # base, workload fields, options, accelerator axes, in that order
+    axes: tuple[Axis, ...]      # base, workload fields, block options, options, accelerator axes, in that order
     bases: dict                 # base name as given -> its config as a YAML-shaped dict (SI values)
     method: str
     n: int | None
@@ -201,54 +194,7 @@ class _Checker:
 
     # -- workload axes
     def workload(self) -> list[Axis]:
-        w = self.raw.get("workload")
-        if w is None:
-            self.bad("workload", "missing: give model (a preset) or kind, hidden_size and heads, with seq_len")
-            return []
-        if not isinstance(w, dict):
-            self.bad("workload", f"expected a mapping, given {type(w).__name__}")
-            return []
-        for k in w:
-            if k not in WORKLOAD_KEYS:
-                self.bad(f"workload.{k}", "unknown key" + did_you_mean(str(k), WORKLOAD_KEYS))
-        axes = []
-        if ("model" in w) == ("kind" in w):
-            self.bad("workload", "give either model (a preset name) or kind with hidden_size, not "
-                     + ("both" if "model" in w else "neither"))
-        if "model" in w:
-            import models
-
-            values = self.listed("workload.model", w["model"])
-            for i, v in enumerate(values):
-                if v not in models.PRESETS:
-                    self.bad(f"workload.model[{i}]" if isinstance(w["model"], list) else "workload.model",
-                             f"unknown model preset {v!r}" + did_you_mean(str(v), models.PRESETS))
-            for k in CUSTOM_FIELDS:
-                if k in w and k != "layers":
-                    self.bad(f"workload.{k}", "comes from the model preset; give kind instead of model to set it")
-            axes.append(Axis("model", "workload", tuple(values)))
-        elif "kind" in w:
-            values = self.listed("workload.kind", w["kind"])
-            for v in values:
-                if v not in ("transformer", "memoryformer"):
-                    self.bad("workload.kind", f"expected transformer or memoryformer, given {v!r}")
-            axes.append(Axis("kind", "workload", tuple(values)))
-            if "hidden_size" not in w:
-                self.bad("workload.hidden_size", "missing required key (with kind)")
-        for k in ("hidden_size", "heads", "layers", "seq_len", "batch", "tau", "expand_bits"):
-            if k in w:
-                axes.append(self.number_axis(f"workload.{k}", k, "workload", w[k], zero_ok=k == "expand_bits"))
-        if "seq_len" not in w:
-            self.bad("workload.seq_len", "missing required key")
-        for k, allowed in (("dtype", ("bf16", "fp16", "fp32", "fp8")), ("phase", PHASES)):
-            if k in w:
-                values = self.listed(f"workload.{k}", w[k])
-                for v in values:
-                    if v not in allowed:
-                        extra = " (decode comes with the next issue)" if k == "phase" else ""
-                        self.bad(f"workload.{k}", f"expected one of {', '.join(allowed)}, given {v!r}{extra}")
-                axes.append(Axis(k, "workload", tuple(values)))
-        return axes
+        return check_workload(self, self.raw.get("workload"))
 
     def options(self) -> list[Axis]:
         o = self.raw.get("options") or {}
@@ -439,7 +385,8 @@ class _Checker:
         given = self.raw.get("constraints") or []
         if not isinstance(given, list):
             given = [given]
-        known = [a.name for a in axes] + [m.name for a in axes for m in a.members] + list(WORKLOAD_COLUMNS) + list(PRE_COLUMNS) + list(OUTPUT_COLUMNS)
+        known = [a.name for a in axes] + [m.name for a in axes for m in a.members] + list(WORKLOAD_COLUMNS) \
+            + list(PRE_COLUMNS) + list(OUTPUT_COLUMNS)
         out = []
         for i, text in enumerate(given):
             key = f"constraints[{i}]"

@@ -2,6 +2,7 @@
 cannot run keep their row with the reason; constraints and tables_fit follow the hardware."""
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -131,3 +132,18 @@ def test_rows_have_every_column_in_dataset_order():
     assert list(row) == list(column_types(spec))
     assert list(column_types(spec))[:3] == ["base", "model", "kind"]
     assert pd.Series(list(column_types(spec))).is_unique
+
+
+def test_block_variants_and_options_are_the_blocks_simulate_gets():
+    spec = load_spec({"base": "lut-asic",
+                      "workload": {"model": ["memoryformer-tiny", "pythia-70m"], "seq_len": 256,
+                                   "variant": ["released", "paper", "bench"], "norm": ["layernorm", "rmsnorm"]},
+                      "axes": {"lookup.banks": [256]}})
+    rows = Evaluator(spec).rows(points(spec))
+    assert len(rows) == 2 * 3 * 2 and len({r["key"] for r in rows}) == 12
+    accel = override(hwsim.load_accelerator("lut-asic"), {"lookup.banks": 256})
+    for r in rows:
+        w = preset_block(models.get_preset(r["model"]), 256, variant=r["variant"], norm=r["norm"])
+        assert r["error"] == "" and r["norm"] == json.loads(r["block"])["norm"]
+        res = hwsim.simulate(w, accel)
+        assert (r["latency_s"], r["energy_j"], r["flops"]) == (res.latency_s, res.energy_j, res.flops)

@@ -39,7 +39,10 @@ def test_the_dataset_reads_with_pandas_and_keys_hash_the_inputs(tmp_path):
     doc = {"base": "lut-asic",
            "workload": {"model": "memoryformer-tiny", "kind": "memoryformer", "hidden_size": 512, "heads": 8,
                         "layers": 6, "tau": 8, "expand_bits": 2, "seq_len": 256, "batch": 1, "dtype": "bf16",
-                        "phase": "prefill"},
+                        "phase": "prefill", "variant": "released",
+                        # the released MemoryFormer block (models.presets: the authors' configs)
+                        "block": {"norm": "rmsnorm", "rotary_pct": 0.25, "parallel_residual": False,
+                                  "memory_bias": True, "weighting": "official"}},
            "options": {},
            "axes": {"lookup.banks": int(row["lookup.banks"]), "memory.dram.bandwidth": float(row["memory.dram.bandwidth"]),
                     "memory.sram.0.capacity": float(row["memory.sram.0.capacity"])}}
