@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -69,14 +70,19 @@ def main() -> None:
         cmd = [sys.executable, "-m", "hwsim.cli", "sweep", str(path), "--out", str(Path(tmp) / "out"), "--quiet"]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its workers, all reaped
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if r.returncode:
             sys.exit(r.stderr)
         used = args.workers or cores
         print(f"hwsim sweep, {args.n} LHS points (issue spec), whole command: {wall:.2f} s wall, "
               f"{args.n / wall:,.0f} points/s, {args.n / wall / used:,.0f} points/s per core ({used} workers)")
+        print(f"  CPU time of the command and its workers: {cpu:.2f} s ({1e3 * cpu / args.n:.3f} ms per point); "
+              f"on {used} idle cores that is at least {cpu / used:.2f} s wall")
         print("  " + r.stdout.splitlines()[0])
 
 

@@ -228,7 +228,7 @@ class AccelBuilder:
         if self.whole or not self.axes:
             data = substitute(self.spec.bases[base], [(p, point[n]) for n, p in self.axes])
             return validate_accelerator(data, self.source(point)) if self.axes else self.bases[base]
-        accel = self.bases[base]
+        parts = {}
         for parent, members in self.groups.items():
             key = (base, parent, *(point[n] for n, _ in members))
             part = self._parts.get(key)
@@ -237,8 +237,8 @@ class AccelBuilder:
                 _put(self._parts, key, part)
             if isinstance(part, ConfigError):
                 raise part
-            accel = _replace(accel, self.attr[parent], part)
-        return accel
+            parts[self.attr[parent]] = part
+        return _replace(self.bases[base], parts)
 
     def _validate_part(self, base, parent, members, point):
         cls = type(_get(self.bases[base], self.attr[parent]))
@@ -275,15 +275,20 @@ def _get(obj, attrs):
     return obj
 
 
-def _replace(obj, attrs, value):
-    if not attrs:
-        return value
-    head, rest = attrs[0], attrs[1:]
-    if isinstance(head, int):
+def _replace(obj, parts: dict):
+    """A copy of `obj` with each attribute path in `parts` (("memory", "sram", 0): level, ...) replaced,
+    copying each model on the way once."""
+    if () in parts:
+        return parts[()]
+    heads: dict = {}
+    for path, value in parts.items():
+        heads.setdefault(path[0], {})[path[1:]] = value
+    if isinstance(obj, tuple):
         items = list(obj)
-        items[head] = _replace(obj[head], rest, value)
+        for i, sub in heads.items():
+            items[i] = _replace(obj[i], sub)
         return tuple(items)
-    return obj.model_copy(update={head: _replace(getattr(obj, head), rest, value)})
+    return obj.model_copy(update={h: _replace(getattr(obj, h), sub) for h, sub in heads.items()})
 
 
 def _loc(key: str) -> list:
