@@ -34,6 +34,7 @@ from hwsim.config.errors import Problem, did_you_mean, field_key, key_path, mode
 from hwsim.config.units import UnitError, parse_quantity
 from hwsim.engines.banks import BANK_MAPPINGS
 from hwsim.engines.options import MODES
+from hwsim.explore.axis import Axis, grid_values
 from hwsim.explore.workload import WORKLOAD_COLUMNS, check_workload
 from hwsim.lowering import LOOKUP_IMPLS, LOWERINGS
 
@@ -51,24 +52,6 @@ class SpecError(ValueError):
         lines = [str(p) for p in self.problems]
         super().__init__(lines[0] if len(lines) == 1 else
                          f"{len(lines)} problems in the sweep spec {source}:\n" + "\n".join("  " + s for s in lines))
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One dimension of the space. Discrete (`values`) or continuous (lo..hi, linear or log) for random/LHS."""
-    name: str            # the column: the key as written in the spec ("memory.sram[0].capacity", "seq_len", "base")
-    group: str           # "base" | "workload" | "block" (block options) | "options" | "accel" | "zip"
-    values: tuple        # what a grid takes (a list as given, or n points of a range)
-    lo: float | None = None   # continuous range for random and LHS sampling
-    hi: float | None = None
-    log: bool = False
-    integer: bool = False
-    path: tuple = ()     # accel axes: the YAML key path in the config, list items by index
-    members: tuple = ()  # zip axes: the accelerator settings that move together (values: one tuple per step)
-
-    @property
-    def continuous(self) -> bool:
-        return self.lo is not None
 
 
 @dataclass(frozen=True)
@@ -510,15 +493,6 @@ def substitute(data: dict, changes) -> dict:
             node = child
         node[path[-1]] = value
     return root
-
-
-def grid_values(lo: float, hi: float, n: int, log: bool, integer: bool) -> tuple:
-    import numpy as np
-
-    xs = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)
-    if integer:
-        return tuple(dict.fromkeys(int(round(x)) for x in xs))
-    return tuple(float(x) for x in xs)
 
 
 # ---- constraints --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from hwsim.config.errors import did_you_mean
+from hwsim.explore.axis import Axis
 from workloads.builders import BLOCK_KINDS, BLOCK_OPTIONS, BLOCK_VARIANTS, NORMS, WEIGHTINGS
 
 SHAPE_KEYS = ("model", "kind", "hidden_size", "heads", "layers", "seq_len", "batch", "tau", "expand_bits", "dtype",
@@ -35,9 +36,7 @@ BUILD_KEY = ("kind", "hidden_size", "heads", "tau", "expand_bits", "seq_len", "b
 
 
 def check_workload(c, w) -> list:
-    """The workload axes of a spec (c: the spec checker, which collects problems and builds axes)."""
-    from hwsim.explore.spec import Axis
-
+    """The workload axes of a spec (c: the spec checker, which collects problems and builds number axes)."""
     if w is None:
         c.bad("workload", "missing: give model (a preset) or kind, hidden_size and heads, with seq_len")
         return []
