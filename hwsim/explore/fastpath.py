@@ -26,7 +26,9 @@ from hwsim.energy import kernel_energy
 from hwsim.engines.analytic import kernel_cost, schedule
 from hwsim.engines.options import resolve_options
 from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
-from hwsim.explore.spec import Spec, read_path, substitute
+from hwsim.explore.constraints import holds
+from hwsim.explore.paths import read_path, substitute
+from hwsim.explore.spec import Spec
 from hwsim.explore.workload import BUILD_KEY, build
 from hwsim.lowering import lower
 
@@ -294,19 +296,6 @@ def _replace(obj, parts: dict):
 def _loc(key: str) -> list:
     """'gather_efficiency[1]' -> ['gather_efficiency', 1]: a relative key path back into parts."""
     return [int(x) if x.isdigit() else x for x in re.findall(r"[^.\[\]]+", key)]
-
-
-def holds(c, row) -> bool:
-    v = row.get(c.column)
-    if v is None:
-        return False
-    if c.op is None:
-        return bool(v) != c.negate
-    try:
-        return {"<=": v <= c.value, "<": v < c.value, ">=": v >= c.value, ">": v > c.value, "==": v == c.value,
-                "!=": v != c.value}[c.op]
-    except TypeError:
-        raise ValueError(f"constraint {c.text!r}: cannot compare {v!r} with {c.value!r}") from None
 
 
 def _put(cache: dict, key, value) -> None:
