@@ -44,21 +44,27 @@ def run_sweep(spec, out, scheduler: str | None = None, workers: int | None = Non
         raise ValueError(f"--workers: expected a positive integer, given {workers!r}")
     schema = arrow_schema(spec)  # (also checks the columns before anything is written)
     pts = points(spec)
-    store = open_store(out, spec, len(pts))
-    done = store.done()
-    tasks = [(i, pts[slice(*store.bounds(i))]) for i in range(store.n_parts) if i not in done]
-    todo = sum(len(p) for _, p in tasks)
-    engine, run = _engine(scheduler, workers, len(tasks))
-    bar = progress_bar(len(pts), "sweep", enabled=progress, unit="point")
-    bar.advance(len(pts) - todo)
-    interrupted = True
+    dask = _dask_connect(scheduler, workers) if scheduler else None  # an unreachable scheduler: nothing written
     try:
-        for i, n, data in run(spec, tasks):
-            store.write(i, data)
-            bar.advance(n)
-        interrupted = False
+        store = open_store(out, spec, len(pts))
+        done = store.done()
+        tasks = [(i, pts[slice(*store.bounds(i))]) for i in range(store.n_parts) if i not in done]
+        todo = sum(len(p) for _, p in tasks)
+        engine, run = _engine(scheduler, dask, workers, len(tasks))
+        bar = progress_bar(len(pts), "sweep", enabled=progress, unit="point")
+        bar.advance(len(pts) - todo)
+        interrupted = True
+        try:
+            for i, n, data in run(spec, tasks):
+                store.write(i, data)
+                bar.advance(n)
+            interrupted = False
+        finally:
+            bar.close(interrupted=interrupted)
     finally:
-        bar.close(interrupted=interrupted)
+        if dask is not None:
+            for closable in dask:
+                closable.close()
     return SweepRun(store.read(schema), str(store.dir), len(pts), todo, store.n_parts, time.perf_counter() - t0,
                     engine)
 
@@ -72,9 +78,9 @@ def sweep(spec, out, scheduler: str | None = None, workers: int | None = None, p
     return run_sweep(spec, out, scheduler, workers, progress).frame
 
 
-def _engine(scheduler, workers, n_tasks):
+def _engine(scheduler, dask, workers, n_tasks):
     if scheduler:
-        return f"dask ({scheduler})", lambda spec, tasks: _dask(spec, tasks, scheduler, workers)
+        return f"dask ({scheduler})", lambda spec, tasks: _dask(spec, tasks, dask[0])
     n = min(workers or os.cpu_count() or 1, n_tasks)
     if n <= 1:
         return "in-process", _in_process
@@ -137,29 +143,31 @@ def _dask_task(spec, i, pts):
     return part(i, pts)
 
 
-def _dask(spec, tasks, scheduler, workers):
+def _dask_connect(scheduler, workers) -> tuple:
+    """(client,) for a running scheduler, (client, cluster) for a LocalCluster started here (loopback only)."""
     import logging
 
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:
         raise ValueError("--scheduler: needs dask.distributed (pip install 'dask[distributed]')") from None
-    cluster = None
     if scheduler == "local":
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-    else:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as e:
-            raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {scheduler} ({e})") from None
+        return Client(cluster), cluster
     try:
-        spec_f = client.scatter(spec, broadcast=True)
-        futures = [client.submit(_dask_task, spec_f, i, pts, pure=False) for i, pts in tasks]
+        return (Client(scheduler, timeout="10s"),)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {scheduler} ({e})") from None
+
+
+def _dask(spec, tasks, client):
+    from distributed import as_completed
+
+    spec_f = client.scatter(spec, broadcast=True)
+    futures = [client.submit(_dask_task, spec_f, i, pts, pure=False) for i, pts in tasks]
+    try:
         for _, result in as_completed(futures, with_results=True):
             yield result
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        client.cancel(futures)  # stopped early (Ctrl-C, an error writing a part): drop what is still queued

@@ -139,3 +139,16 @@ def test_every_engine_writes_the_same_bytes(tmp_path):
     assert dask.engine.startswith("dask")
     one = parts(tmp_path / "one")
     assert len(one) == 8 and parts(tmp_path / "procs") == one and parts(tmp_path / "dask") == one
+
+
+def test_a_running_dask_scheduler_by_address(tmp_path):
+    from distributed import LocalCluster
+
+    spec = small_spec(chunk_points=4)
+    run_sweep(spec, tmp_path / "one", workers=1, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        r = run_sweep(spec, tmp_path / "tcp", scheduler=cluster.scheduler_address, progress=False)
+    assert r.engine == f"dask ({cluster.scheduler_address})"
+    assert parts(tmp_path / "tcp") == parts(tmp_path / "one")
