@@ -107,9 +107,14 @@ def cosformer_features(x4: torch.Tensor) -> torch.Tensor:
     return torch.cat([r * torch.sin(angle), r * torch.cos(angle)], -1)
 
 
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """At least fp32 inside the linear attentions: their sums over T lose too much in 16 bits."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def _cosformer_reference(q, k, v, batch: int, heads: int):
     dtype = q.dtype
-    q4, k4, v4 = (_heads(x.float(), batch, heads) for x in (q, k, v))  # fp32 inside, as the sums need
+    q4, k4, v4 = (_heads(_wide(x), batch, heads) for x in (q, k, v))
     y = linear_attention_kv_first(cosformer_features(q4), cosformer_features(k4), v4)
     return _merge(y).to(dtype)
 
@@ -143,13 +148,16 @@ def _cosformer_flop_formula(q_shape, k_shape, v_shape, batch, heads, out_shape=N
 # --- Performer (FAVOR+) -----------------------------------------------------------------------------
 
 def orthogonal_random_features(features: int, head_dim: int, generator=None, dtype=None) -> torch.Tensor:
-    """W (m, d_h): stacked blocks of d_h orthogonal rows (QR of a Gaussian matrix), each row rescaled to the
-    norm of a Gaussian row, so that each row is marginally N(0, I) (FAVOR+'s positive orthogonal features)."""
+    """W (m, d_h): stacked blocks of d_h orthogonal rows (Haar-random, from the QR of a Gaussian matrix), each
+    row rescaled to the norm of a Gaussian row, so that each row is marginally N(0, I) (FAVOR+'s positive
+    orthogonal features)."""
     blocks = []
     for _ in range(-(-features // head_dim)):
         g = torch.randn(head_dim, head_dim, generator=generator, dtype=torch.float64)
-        q, _ = torch.linalg.qr(g)
-        blocks.append(q.T)
+        q, r = torch.linalg.qr(g)
+        # signs of R's diagonal fixed to +: without this Q is not uniformly (Haar) distributed, and the
+        # feature directions are biased (Mezzadri 2007); so would be the kernel estimate
+        blocks.append((q * torch.sign(torch.diagonal(r))).T)
     w = torch.cat(blocks)[:features]
     norms = torch.randn(features, head_dim, generator=generator, dtype=torch.float64).norm(dim=1, keepdim=True)
     return (w * norms).to(dtype or torch.get_default_dtype())
@@ -167,8 +175,8 @@ def performer_features(x4: torch.Tensor, w: torch.Tensor, is_query: bool) -> tor
 
 def _performer_reference(q, k, v, projection, batch: int, heads: int):
     dtype = q.dtype
-    w = projection.float()
-    q4, k4, v4 = (_heads(x.float(), batch, heads) for x in (q, k, v))
+    w = _wide(projection)
+    q4, k4, v4 = (_heads(_wide(x), batch, heads) for x in (q, k, v))
     y = linear_attention_kv_first(performer_features(q4, w, True), performer_features(k4, w, False), v4)
     return _merge(y).to(dtype)
 
