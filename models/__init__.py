@@ -1,4 +1,5 @@
-"""PyTorch models of MemoryFormer and its Transformer baseline. Knows nothing of workloads or hwsim.
+"""PyTorch models of MemoryFormer, its Transformer baseline and the paper's Table 2 baselines (Linformer,
+cosFormer, Performer). Knows nothing of workloads or hwsim.
 
 Names load lazily (PEP 562): the presets (`PRESETS`, `get_preset`) are plain dataclasses, and a sweep that only
 needs a preset's sizes must not pay the seconds torch takes to import."""
@@ -9,8 +10,12 @@ import importlib
 _WHERE = {"MemoryLayer": "memory_layer", "MemoryBlock": "memoryformer", "MemoryFormerBlock": "memoryformer",
           "MemoryFormerConfig": "memoryformer", "TransformerBlock": "transformer", "TransformerConfig": "transformer",
           "PRESETS": "presets", "ModelPreset": "presets", "get_preset": "presets", "build_block": "presets",
-          "RMSNorm": "norms", "NORMS": "norms"}
-_SUBMODULES = ("attention", "custom_ops", "memory_layer", "memoryformer", "norms", "presets", "rotary", "transformer")
+          "RMSNorm": "norms", "NORMS": "norms",
+          **{n: "baselines" for n in ("LinformerBlock", "LinformerConfig", "CosFormerBlock", "CosFormerConfig",
+                                      "PerformerBlock", "PerformerConfig")}}
+_SUBMODULES = ("attention", "baselines", "custom_ops", "efficient_attention", "memory_layer", "memoryformer", "norms",
+               "presets", "rotary",
+               "transformer")
 
 __all__ = list(_WHERE)
 

@@ -86,10 +86,13 @@ def get_preset(name: str) -> ModelPreset:
 
 
 def build_block(config, device=None, dtype=None):
-    """A block module from a TransformerConfig or MemoryFormerConfig."""
+    """A block module from a TransformerConfig or MemoryFormerConfig (or a Table 2 baseline's config)."""
+    from models.baselines import BASELINE_BLOCKS
     from models.memoryformer import MemoryFormerBlock, MemoryFormerConfig
     from models.transformer import TransformerBlock, TransformerConfig
 
+    if type(config) in BASELINE_BLOCKS:  # subclasses of TransformerConfig: checked first
+        return BASELINE_BLOCKS[type(config)](config, device=device, dtype=dtype)
     if isinstance(config, TransformerConfig):
         return TransformerBlock(config, device=device, dtype=dtype)
     if isinstance(config, MemoryFormerConfig):

@@ -3,10 +3,12 @@
     workload: {model: memoryformer-base, seq_len: 2048, batch: 1}       # a preset (models.PRESETS)
     workload: {kind: memoryformer, hidden_size: 1024, heads: 16, seq_len: [512, 2048], tau: [6, 8]}
 
-Any value may be a list (an axis); whole numbers may also be {range: [lo, hi], n} or {logspace: ...}. Block
-options follow workloads.builders: a preset's released options by default (`variant: released`), or the
-`paper` / `bench` blocks, then any option given here (norm, rotary_pct, parallel_residual, linear_bias,
-memory_bias, weighting, gelu, share_qkv_hash). A point carries its resolved block in `block` (JSON text).
+Any value may be a list (an axis); whole numbers may also be {range: [lo, hi], n} or {logspace: ...}. `kind` is
+any of workloads.builders.BLOCK_KINDS (transformer, memoryformer and the Table 2 baselines). Block options
+follow workloads.builders: a preset's released options by default (`variant: released`), or the `paper` /
+`bench` blocks, then any option given here (norm, rotary_pct, parallel_residual, linear_bias, memory_bias,
+weighting, gelu, share_qkv_hash, proj_len, features; each applies to the kinds that take it). A point carries
+its resolved block in `block` (JSON text).
 """
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ WORKLOAD_COLUMNS = ("model", "kind", "hidden_size", "heads", "layers", "tau", "e
 WORKLOAD_TYPES = {"model": "string", "kind": "string", "hidden_size": "int64", "heads": "int64", "layers": "int64",
                   "tau": "int64", "expand_bits": "int64", "seq_len": "int64", "batch": "int64", "dtype": "string",
                   "phase": "string", "variant": "string", "block": "string"}
+WHOLE_OPTIONS = ("proj_len", "features")  # Linformer's projected length, Performer's random features
 BLOCK_OPTION_TYPES = {k: "bool" for k in BLOCK_OPTION_KEYS} | {"norm": "string", "weighting": "string",
-                                                                 "rotary_pct": "float64"}
+                                                                 "rotary_pct": "float64"} | dict.fromkeys(WHOLE_OPTIONS, "int64")
 PHASES = ("prefill",)  # decode comes with the next issue; the column is there already
 DTYPES = ("bf16", "fp16", "fp32", "fp8")
 DEFAULT_TAU, DEFAULT_EXPAND_BITS = 8, 2
@@ -95,6 +98,9 @@ def _block_values(c, w, key) -> list:
         if key == "rotary_pct":
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 c.bad(where, f"expected a number in [0, 1] (share of each head's dims rotated), given {v!r}")
+        elif key in WHOLE_OPTIONS:
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                c.bad(where, f"expected a positive whole number, given {v!r}")
         elif not isinstance(v, bool):
             c.bad(where, f"expected true or false, given {v!r}")
     return values
@@ -119,7 +125,7 @@ def resolve_workload(values: dict) -> dict:
         d, kind = values["hidden_size"], values["kind"]
         w = dict(model="", kind=kind, hidden_size=d, heads=values.get("heads") or default_heads(d), layers=1,
                  tau=DEFAULT_TAU, expand_bits=DEFAULT_EXPAND_BITS)
-        block = options_for(kind, {**BLOCK_VARIANTS[variant][kind], **given})
+        block = options_for(kind, {**BLOCK_VARIANTS[variant].get(kind, {}), **given})
     for k in ("layers", "tau", "expand_bits"):
         if values.get(k) is not None:
             w[k] = values[k]

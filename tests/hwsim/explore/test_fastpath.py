@@ -147,3 +147,21 @@ def test_block_variants_and_options_are_the_blocks_simulate_gets():
         assert r["error"] == "" and r["norm"] == json.loads(r["block"])["norm"]
         res = hwsim.simulate(w, accel)
         assert (r["latency_s"], r["energy_j"], r["flops"]) == (res.latency_s, res.energy_j, res.flops)
+
+
+def test_table2_baselines_sweep_as_custom_kinds():
+    spec = load_spec({"base": "h200", "workload": {"kind": ["linformer", "performer", "transformer"],
+                                                    "hidden_size": 512, "seq_len": 1024, "proj_len": [64, 256]},
+                      "axes": {"memory.dram.bandwidth": ["2 TB/s"]}})
+    rows = Evaluator(spec).rows(points(spec))
+    accel = override(hwsim.load_accelerator("h200"), {"memory.dram.bandwidth": "2 TB/s"})
+    import workloads
+
+    for r in rows:
+        assert r["error"] == ""
+        block = json.loads(r["block"])
+        assert ("proj_len" in block) == (r["kind"] == "linformer")  # an option applies to the kinds that take it
+        res = hwsim.simulate(workloads.block(r["kind"], 512, 1024, **block), accel)
+        assert (r["latency_s"], r["energy_j"]) == (res.latency_s, res.energy_j)
+    lin = {r["proj_len"]: r["flops"] for r in rows if r["kind"] == "linformer"}
+    assert lin[64] < lin[256]  # a longer projection costs more FLOPs
