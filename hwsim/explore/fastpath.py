@@ -145,7 +145,9 @@ class Evaluator:
             wkey = tuple(point[k] for k in BUILD_KEY)
             w = self.workload(wkey)
             opts = resolve_options(accel, **{k: point[k] for k in self.option_names})
-            row["tables_fit"] = tables_fit(w, accel, opts["tables_resident"], point["layers"])
+            # a whole model step (scope model) already holds every layer's tables
+            layers = 1 if point.get("scope") == "model" else point["layers"]
+            row["tables_fit"] = tables_fit(w, accel, opts["tables_resident"], layers)
             if all(holds(c, row) for c in self.pre):
                 row.update(totals(w, accel, opts, self.lowering(wkey, w, accel, opts)))
                 row["feasible"] = all(holds(c, row) for c in self.post)
