@@ -108,21 +108,21 @@ class Verdict:
 
 def check_grid(models, accelerators, batches, sweeps) -> None:
     """One ValueError line for the first bad input, before anything runs."""
-    import hwsim
+    from hwsim.config import ConfigError, list_presets, load_accelerator
 
     for m in models:
         if m not in TWINS:
             raise ValueError(f"models: expected MemoryFormer presets among {', '.join(TWINS)}, given {m!r}")
     if not models:
         raise ValueError("models: expected at least one of " + ", ".join(TWINS))
-    known = hwsim.list_presets()
+    known = list_presets()
     for a in accelerators:
         if a not in known and not str(a).endswith((".yaml", ".yml")):
             raise ValueError(f"accelerators: expected preset names ({', '.join(known)}) or YAML paths, given {a!r}")
     for a in accelerators:
         try:
-            hwsim.load_accelerator(a)
-        except (hwsim.ConfigError, FileNotFoundError) as e:  # a bad YAML file: a line per problem, as elsewhere
+            load_accelerator(a)
+        except (ConfigError, FileNotFoundError) as e:  # a bad YAML file: a line per problem, as elsewhere
             raise ValueError(f"accelerators: {e}") from None
     if not batches:
         raise ValueError("batches: expected at least one positive integer")
@@ -144,9 +144,9 @@ def _spec(base, mf_models, batches, phase, axes=None, options=None) -> dict:
 
 
 def _run(spec, workers, where: Path, name: str):
-    import hwsim
+    from hwsim.explore import sweep
 
-    return hwsim.sweep(spec, out=where / name, workers=workers, progress=False)
+    return sweep(spec, out=where / name, workers=workers, progress=False)
 
 
 def verdict(models=tuple(TWINS), accelerators=ACCELERATORS, batches=BATCHES, sweeps=SWEEPS, software=SOFTWARE,
@@ -190,8 +190,8 @@ def _pairs(df, sweep_name: str, settings: tuple):
     """Sweep rows (one per model and design) -> verdict rows (one per MF/TF pair and design)."""
     import pandas as pd
 
-    import hwsim
     from hwsim.area import OTHER_FRACTION, area_breakdown
+    from hwsim.config import load_accelerator, override
 
     df = df.copy()
     design_cols = ["base", *settings]
@@ -201,9 +201,9 @@ def _pairs(df, sweep_name: str, settings: tuple):
     accels = {}
     for k, row in zip(keys, df[design_cols].to_dict("records")):
         if k not in accels:
-            base = hwsim.load_accelerator(row["base"])
+            base = load_accelerator(row["base"])
             changes = {c: _plain(row[c]) for c in settings if c in _accel_settings(df, settings)}
-            accels[k] = hwsim.override(base, changes, source=f"{row['base']} sweep point") if changes else base
+            accels[k] = override(base, changes, source=f"{row['base']} sweep point") if changes else base
     df["_design"] = keys
     rows = []
     by = df.set_index(["_design", "model", "phase", "batch"])
