@@ -51,10 +51,12 @@ def verdict(args) -> int:
           f"{df.groupby(['model', 'phase', 'batch']).ngroups} (model, phase, batch); MF / TF per token:")
     show = result.best.assign(cell=lambda d: d["model"].str.replace("memoryformer-", "") + " " + d["phase"]
                               + " b" + d["batch"].astype(str))
-    for col in ("latency_ratio", "energy_ratio"):
-        table = show.pivot_table(index="cell", columns="column", values=col, sort=False)
-        print(f"{col}:")
-        print(table.round(2).to_string(na_rep="n/f"))
+    for col in ("latency_ratio", "energy_ratio"):  # n/f: does not fit; -: not in that sweep's grid
+        text = show[col].map(lambda x: f"{x:.2f}").where(show["fits"], "n/f")
+        table = show.assign(text=text).pivot(index="cell", columns="column", values="text")
+        table = table.reindex(index=list(dict.fromkeys(show["cell"])), columns=list(dict.fromkeys(show["column"])))
+        print(f"{col} (n/f: does not fit):")
+        print(table.to_string(na_rep="-"))
     print("findings:")
     for line in result.findings:
         print(f"  {line}")

@@ -342,8 +342,11 @@ def _fmt_setting(name: str, v) -> str:
 
     if "bandwidth" in name:
         return fmt_bandwidth(float(v))
-    if "capacity" in name:
-        return fmt_bytes(float(v))
+    if "capacity" in name:  # binary sizes as the sweeps give them ("1 GiB"), others in decimal units
+        v = float(v)
+        if v >= 2**20 and v % 2**20 == 0:
+            return f"{v / 2**30:g} GiB" if v >= 2**30 else f"{v / 2**20:g} MiB"
+        return fmt_bytes(v)
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
@@ -363,7 +366,8 @@ def findings(frame) -> list[str]:
                 lines.append(f"{model} beats {twin} in both time and energy per token at {where} on {_design(win)}, "
                              f"{win['mf_area_mm2']:.0f} mm^2, the smallest such design in the grid: latency x"
                              f"{win['latency_ratio']:.2f}, energy x{win['energy_ratio']:.2f} (equal area: "
-                             f"x{win['latency_ratio_equal_area']:.2f}, x{win['energy_ratio_equal_area']:.2f})")
+                             f"x{win['latency_ratio_equal_area']:.2f}, x{win['energy_ratio_equal_area']:.2f})"
+                             + _area_caveat(win))
             elif closest is not None:
                 lines.append(f"no design in the grid has {model} beating {twin} in both time and energy per token at "
                              f"{where}; closest: {_design(closest)}, {closest['mf_area_mm2']:.0f} mm^2, latency x"
@@ -392,6 +396,15 @@ def findings(frame) -> list[str]:
                  f"energy per token; {int((wins['latency_ratio_equal_area'] < 1).sum() if len(wins) else 0)} of them "
                  f"also at equal area")
     return lines
+
+
+def _area_caveat(row) -> str:
+    from hwsim.config import load_accelerator
+
+    if load_accelerator(row["base"]).lookup.placement != "near_memory":
+        return ""
+    return ("; its memory-side units sit in the DRAM dies, which the area model does not price, so all its "
+            "sweep's designs have one area and the first in grid order (the least hardware) is named")
 
 
 def _phase_words(phase: str) -> str:
