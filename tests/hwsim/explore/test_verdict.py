@@ -28,7 +28,8 @@ SMALL_DRAM = v.Sweep("dram-test", "lut-asic", axes={"memory.dram.capacity": ["1 
 
 @pytest.fixture(scope="module")
 def run():
-    return v.verdict(models=["memoryformer-tiny"], accelerators=["h200", "lut-asic", "hbm-pim"], batches=[1, 8],
+    return v.verdict(models=["memoryformer-tiny"], accelerators=["h200", "lut-asic", "hbm-pim", "cpu-ddr5"],
+                     batches=[1, 8],
                      sweeps=(SMALL_DRAM,), software=None, workers=1)
 
 
@@ -62,7 +63,7 @@ def test_every_cell_of_the_reduced_grid_is_there(run):
     presets = df[df["sweep"] == ""]
     cells = set(zip(presets["model"], presets["phase"], presets["batch"], presets["accelerator"]))
     assert cells == {("memoryformer-tiny", p, b, a) for p in ("prefill", "decode") for b in (1, 8)
-                     for a in ("h200", "lut-asic", "hbm-pim")}
+                     for a in ("h200", "lut-asic", "hbm-pim", "cpu-ddr5")}
     assert len(df[df["sweep"] == "dram-test"]) == 2 * 2 * 2  # two designs, two phases, two batches
     assert (df["twin"] == "pythia-70m").all()
 
@@ -74,7 +75,7 @@ def _simulated(accel, name, phase, batch):
 
 
 @pytest.mark.parametrize("phase, batch, accel", [("decode", 8, "lut-asic"), ("prefill", 1, "h200"),
-                                                 ("decode", 1, "hbm-pim")])
+                                                 ("decode", 1, "hbm-pim"), ("decode", 8, "cpu-ddr5")])
 def test_ratios_are_those_of_separately_simulated_models(run, phase, batch, accel):
     df = run.frame
     row = df[(df["accelerator"] == accel) & (df["phase"] == phase) & (df["batch"] == batch)].iloc[0]
