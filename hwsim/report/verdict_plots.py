@@ -22,7 +22,8 @@ def _fmt(v: float) -> str:
 
 
 def verdict_figure(best, panels=PANELS):
-    """best: hwsim.explore.verdict.best_designs(frame). Cells that do not fit are grey, marked 'n/f'."""
+    """best: hwsim.explore.verdict.best_designs(frame). Cells that do not fit are grey, marked 'n/f'; cells a
+    sweep does not cover (the H200 software sweep runs memoryformer-base only) are grey, marked '-'."""
     rows = list(dict.fromkeys(zip(best["model"], best["phase"], best["batch"])))
     cols = list(dict.fromkeys(best["column"]))
     cell = {(r["model"], r["phase"], r["batch"], r["column"]): r for _, r in best.iterrows()}
@@ -46,7 +47,8 @@ def verdict_figure(best, panels=PANELS):
         for i, r in enumerate(rows):
             for j, c in enumerate(cols):
                 x = cell.get((*r, c))
-                if x is None:
+                if x is None:  # not in that sweep's grid
+                    ax.text(j, i, "-", ha="center", va="center", fontsize=6.5, color="0.4")
                     continue
                 text = _fmt(x[col]) if x["fits"] else "n/f"
                 dark = np.isfinite(z[i, j]) and abs(z[i, j]) > 0.6 * lim
@@ -64,5 +66,6 @@ def verdict_figure(best, panels=PANELS):
     bar.set_ticks(ticks)
     bar.set_ticklabels([f"{2.0 ** t:g}" for t in ticks])
     bar.set_label("MF / TF (log scale; < 1: MemoryFormer wins)", fontsize=8)
-    fig.suptitle("Where MemoryFormer wins: MemoryFormer / its Pythia twin per token (n/f: does not fit)", fontsize=10)
+    fig.suptitle("Where MemoryFormer wins: MemoryFormer / its Pythia twin per token (n/f: does not fit; -: not in "
+                 "that sweep)", fontsize=10)
     return fig
