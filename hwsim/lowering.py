@@ -240,6 +240,10 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
                               else cpu_row_loads(op.table.row_bytes, n, cores)})]
     if op.kind is OpKind.LOOKUP:
         return torch_lookup_kernels(op, lookup_impl, block_d, simt, cores)
+    if op.kind is OpKind.COPY and op.dims.get("tensors", 1) == 2:
+        # the KV-cache append: one copy kernel per cache (k, then v), as eager slice assignment runs
+        half = op.dims["elements"] // 2
+        return [_elementwise(op, f"copy_{t}", half, b, b, 0) for t in "kv"]
     if op.kind is OpKind.ATTENTION:
         n = op.dims["batch"] * op.dims["seq_len"]
         d = op.dims["heads"] * op.dims["head_dim"]
