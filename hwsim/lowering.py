@@ -97,6 +97,10 @@ def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
             return [Kernel(op.name, op.name, "hash", op.dtype, 0, reads, writes,
                            hash_chunks=op.dims["tokens"] * op.dims["chunks"])]
         return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+    if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
+        # A plain row gather (a token embedding: a few rows of d elements each) is a DMA from DRAM, where the
+        # table lives; dedicated lookup memories hold Memory Layer tables, and their adders have nothing to sum.
+        return [Kernel(op.name, op.name, "memory", op.dtype, 0, reads, writes)]
     if op.kind is OpKind.LOOKUP:
         # Rows come from the lookup memory; the stream part is indices, weights in and the output out.
         stream_reads = reads - op.bytes_read["tables"]
