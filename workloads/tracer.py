@@ -192,6 +192,21 @@ class _Recorder(TorchDispatchMode):
             dims = {"batch": batch, "seq_len": seq_len, "width": d, "cache_len": start, "tensors": 2,
                     "elements": 2 * k.numel()}
             deps = [p for p in dict.fromkeys(self.producer.get(id(t)) for t in (k, v)) if p is not None]
+        elif packet in (torch.ops.hwsim.linformer_attention, torch.ops.hwsim.cosformer_attention,
+                        torch.ops.hwsim.performer_attention):
+            q, batch, heads = args[0], args[-2], args[-1]
+            seq_len, d = q.shape[0] // batch, q.shape[1]
+            dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": d // heads}
+            label = "attention"
+            if packet is torch.ops.hwsim.linformer_attention:
+                kind, dims["proj_len"] = OpKind.LINFORMER_ATTENTION, args[3].shape[0]  # E: (k, T)
+                flops, paper = F.linformer_attention_flops(batch, seq_len, d, heads, dims["proj_len"])
+            elif packet is torch.ops.hwsim.cosformer_attention:
+                kind = OpKind.COSFORMER_ATTENTION
+                flops, paper = F.cosformer_attention_flops(batch, seq_len, d, heads)
+            else:
+                kind, dims["features"] = OpKind.PERFORMER_ATTENTION, args[3].shape[0]  # W: (m, d_h)
+                flops, paper = F.performer_attention_flops(batch, seq_len, d, heads, dims["features"])
         else:
             # Not modelled: recorded so nothing silently disappears, with no FLOPs.
             kind, label = OpKind.OTHER, str(packet).split(".")[-1]
