@@ -116,3 +116,10 @@ def test_cache_overflow_and_bad_shapes_are_named():
     # a step returns a longer cache and leaves the one it was given as it was (frozen; shared buffers)
     longer = cache.append(torch.ones(2, D), torch.ones(2, D))
     assert (cache.length, longer.length) == (0, 1) and longer.k is cache.k
+
+
+def test_table2_baselines_refuse_a_cache():
+    # their attentions (Linformer's projections over the sequence, cosFormer, Performer) have no KV cache here
+    blk = models.build_block(models.CosFormerConfig(D, HEADS))
+    with pytest.raises(ValueError, match="modelled for softmax attention only"):
+        blk(torch.randn(1, 2, D), KVCache.empty(1, 4, D))

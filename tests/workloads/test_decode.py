@@ -134,3 +134,8 @@ def test_bad_phase_or_kv_len_is_one_clear_error(kwargs, needle):
                   lambda: workloads.trace_preset("pythia-70m", 1, device="meta", **kwargs)):
         with pytest.raises(ValueError, match=needle):
             build()
+
+
+def test_table2_baselines_refuse_the_decode_phase():
+    with pytest.raises(ValueError, match="phase='decode' is modelled for the transformer and memoryformer blocks"):
+        block("performer", 512, 1, phase="decode", kv_len=8)
