@@ -181,7 +181,8 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
         ks.append(_elementwise(op, "offset2bag", n * k, i64, i64))
         ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
                          n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
-                         extra={} if simt else {"loads_per_thread": cpu_row_loads(row_bytes, n, cores)}))
+                         extra={} if simt else {"loads_per_thread": cpu_row_loads(row_bytes, n, cores),
+                                                "concurrent_tokens": min(n, cores)}))
         return ks
     if impl == "gather_sum":
         # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)

@@ -194,6 +194,11 @@ def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: b
     cache = _cache(accel)
     cap = lk.capacity_bytes
     reuse = total - unique
+    concurrent = k.extra.get("concurrent_tokens")
+    if concurrent:
+        # tokens read side by side (one per core, each walking the tables in order) repeat each other's rows
+        # while they are still in flight: only the tokens after them can hit
+        reuse *= max(0.0, 1.0 - concurrent * g["tables"] / g["rows"])
     hit_frac_reuse = min(1.0, cap / g["table_bytes"])
     hits = reuse * hit_frac_reuse
     misses = total - hits
