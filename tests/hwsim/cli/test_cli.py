@@ -25,6 +25,7 @@ WRITES = {
     "roofline": ["roofline.csv", "roofline.png"],
     "validate": ["validation.csv"],
     "area": ["area.csv"],
+    "calibrate": ["NAME.yaml", "measured.csv", "validation.csv"],
 }
 
 
