@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from hwsim.cli.args import add_accel, add_model, add_out, add_sim_options, load_accel, positive_arg, sim_options
-from hwsim.io.files import out_dir, save_figure, write_csv
+from hwsim.cli.args import (accel_list, add_accel, add_model, add_out, add_sim_options, load_accel, positive_arg,
+                            sim_options)
+from hwsim.io.files import save_figure, staged_outputs, write_csv
+from hwsim.io.memory import des_bytes, ensure_fits, trace_bytes
 from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 
 # Transformer and MemoryFormer presets of the same size (reference Table 1)
@@ -12,7 +14,8 @@ PAIRS = {"pythia-70m": "memoryformer-tiny", "pythia-160m": "memoryformer-small",
 
 
 def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, dtype: str = "bf16"):
-    """A block of a model preset: closed form, or traced on real tensors (with index streams)."""
+    """A block of a model preset: closed form, or traced on real tensors (with index streams); tracing
+    is refused up front when it would not fit in memory."""
     import models
     import workloads
 
@@ -20,11 +23,19 @@ def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, d
         p = models.get_preset(name)
     except ValueError as e:
         raise ValueError(f"--model: {e}") from None
-    if traced:
-        print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...", file=sys.stderr,
-              flush=True)
-        return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype), p
-    return workloads.builders.preset_block(p, seq_len, batch, dtype), p
+    closed = workloads.builders.preset_block(p, seq_len, batch, dtype)
+    if not traced:
+        return closed, p
+    ensure_fits(trace_bytes(closed), f"tracing {name} on {batch} x {seq_len} tokens", "lower --seq-len or --batch")
+    print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...", file=sys.stderr,
+          flush=True)
+    return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype), p
+
+
+def check_des_fits(workload, accel, engine: str) -> None:
+    if engine == "des":
+        ensure_fits(des_bytes(workload, accel), f"the DES replay of {workload.name} on {accel.name}",
+                    "lower --seq-len or --batch")
 
 
 def _op_table(result):
@@ -47,39 +58,43 @@ def simulate(args) -> int:
     positive_arg("--seq-len", args.seq_len)
     positive_arg("--batch", args.batch)
     accel = load_accel("--accel", args.accel)
-    out = out_dir(args.out)
-    w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced)
-    opts = sim_options(args)
-    if args.engine == "des":
-        opts["progress"] = True
-        if args.trace_json:
-            opts["trace_json"] = args.trace_json
-    r = hwsim.simulate(w, accel, engine=args.engine, **opts)
-    write_csv(r.ops, out / "ops.csv")
-    summary = pd.DataFrame([r.summary(), r.summary(layers=preset.layers)])
-    summary.insert(0, "scope", ["block", "model"])
-    write_csv(summary, out / "summary.csv")
-    print(f"{args.model} block, {args.batch} x {args.seq_len} tokens on {accel.name} ({args.engine} engine, "
-          f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering):")
-    print(_op_table(r))
-    s, m = r.summary(), r.summary(layers=preset.layers)
-    print(f"block: {fmt_time(s['latency_s'])}, {fmt_energy(s['energy_j'])}, {fmt_flops(s['flops'])} "
-          f"({fmt_flops(s['flops_paper'])} paper convention), DRAM {fmt_bytes(s['dram_bytes'])}; "
-          f"main bound: {s['main_bound']}")
-    print(f"model ({preset.layers} blocks, no embeddings or head): {fmt_time(m['latency_s'])}, "
-          f"{fmt_energy(m['energy_j'])}")
-    for line in r.extra.get("explanations", []):
-        print(f"  {line}")
-    written = ["ops.csv", "summary.csv"]
-    if args.engine == "des":
-        from hwsim.report import des_plots
+    opts = sim_options(args, [accel], "simulate", traced=args.traced)
+    with staged_outputs(args.out) as out:  # every file below lands together at the end, or none does
+        trace = out.file(args.trace_json) if args.trace_json else None  # checked before the run
+        w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced)
+        check_des_fits(w, accel, args.engine)
+        if args.engine == "des":
+            opts["progress"] = True
+        r = hwsim.simulate(w, accel, engine=args.engine, **opts)
+        print(f"{args.model} block, {args.batch} x {args.seq_len} tokens on {accel.name} ({args.engine} engine, "
+              f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering):")
+        print(_op_table(r))
+        s, m = r.summary(), r.summary(layers=preset.layers)
+        print(f"block: {fmt_time(s['latency_s'])}, {fmt_energy(s['energy_j'])}, {fmt_flops(s['flops'])} "
+              f"({fmt_flops(s['flops_paper'])} paper convention), DRAM {fmt_bytes(s['dram_bytes'])}; "
+              f"main bound: {s['main_bound']}")
+        print(f"model ({preset.layers} blocks, no embeddings or head): {fmt_time(m['latency_s'])}, "
+              f"{fmt_energy(m['energy_j'])}")
+        for line in r.extra.get("explanations", []):
+            print(f"  {line}")
+        write_csv(r.ops, out / "ops.csv")
+        summary = pd.DataFrame([s, m])
+        summary.insert(0, "scope", ["block", "model"])
+        write_csv(summary, out / "summary.csv")
+        written = ["ops.csv", "summary.csv"]
+        if args.engine == "des":
+            from hwsim.report import des_plots
 
-        save_figure(des_plots.gantt_figure(r), out / "gantt.png")
-        written.append("gantt.png")
-        if r.extra.get("bank_load") is not None and len(r.extra.get("bank_load")):
-            save_figure(des_plots.bank_load_figure(r), out / "bank_load.png")
-            written.append("bank_load.png")
-    print(f"wrote {', '.join(written)} in {out}" + (f"; trace {args.trace_json}" if args.trace_json else ""))
+            save_figure(des_plots.gantt_figure(r), out / "gantt.png", tight=False)
+            written.append("gantt.png")
+            if r.extra.get("bank_load") is not None and len(r.extra.get("bank_load")):
+                save_figure(des_plots.bank_load_figure(r), out / "bank_load.png", tight=False)
+                written.append("bank_load.png")
+        if trace is not None:
+            from hwsim.io.trace import write_trace_json
+
+            write_trace_json(r, trace)  # kernels (and, for the DES, resources) of either engine
+    print(f"wrote {', '.join(written)} in {out.dir}" + (f"; trace {args.trace_json}" if args.trace_json else ""))
     return 0
 
 
@@ -87,11 +102,11 @@ def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batc
     import hwsim
 
     rows = []
-    for name in accels:
-        accel = load_accel("--accel", name)
+    for accel in accels:
         res = {}
         for preset in (transformer, memoryformer):
             w, _ = preset_workload(preset, seq_len, batch)
+            check_des_fits(w, accel, engine)
             res[preset] = hwsim.simulate(w, accel, engine=engine, **opts)
         t, m = res[transformer], res[memoryformer]
         rows.append({"accelerator": accel.name, "transformer": transformer, "memoryformer": memoryformer,
@@ -118,12 +133,12 @@ def compare(args) -> int:
     if args.model not in PAIRS:
         raise ValueError(f"--model: expected one of {', '.join(PAIRS)} (compared with its MemoryFormer of the same "
                          f"size), given {args.model!r}")
-    accels = hwsim.list_presets() if args.accel == "all" else [a for a in args.accel.split(",") if a]
-    out = out_dir(args.out)
-    opts = sim_options(args)
-    df = pd.DataFrame(compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch, args.engine,
-                                   opts))
-    write_csv(df, out / "compare.csv")
+    accels = accel_list("--accel", args.accel)  # every name checked before anything runs
+    opts = sim_options(args, accels, "compare")
+    with staged_outputs(args.out) as out:
+        df = pd.DataFrame(compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch,
+                                       args.engine, opts))
+        write_csv(df, out / "compare.csv")
     print(f"{args.model} vs {PAIRS[args.model]} blocks, {args.batch} x {args.seq_len} tokens ({args.engine}): "
           "MemoryFormer / Transformer")
     show = pd.DataFrame({
@@ -137,7 +152,7 @@ def compare(args) -> int:
         "MF bound by": df["memoryformer_bound_shares"].str.replace(";", ", "),
     })
     print(show.to_string(index=False))
-    print(f"wrote {out / 'compare.csv'}")
+    print(f"wrote {out.dir / 'compare.csv'}")
     return 0
 
 
@@ -146,20 +161,22 @@ def roofline(args) -> int:
     from hwsim.report import plots
 
     positive_arg("--seq-len", args.seq_len)
+    positive_arg("--batch", args.batch)
     accel = load_accel("--accel", args.accel)
-    out = out_dir(args.out)
+    opts = sim_options(args, [accel], "roofline")
     w, _ = preset_workload(args.model, args.seq_len, args.batch)
-    r = hwsim.simulate(w, accel, **sim_options(args))
+    r = hwsim.simulate(w, accel, **opts)
     df = r.ops[["op", "kind", "flops", "dram_bytes", "time_s", "bound"]].copy()
     df["intensity_flops_per_byte"] = df["flops"] / df["dram_bytes"].where(df["dram_bytes"] > 0)
     df["achieved_flops_per_s"] = df["flops"] / df["time_s"].where(df["time_s"] > 0)
-    write_csv(df, out / "roofline.csv")
-    save_figure(plots.roofline(df, accel, f"{args.model}, s={args.seq_len}, b={args.batch} on {accel.name}"),
-                out / "roofline.png")
+    with staged_outputs(args.out) as out:
+        write_csv(df, out / "roofline.csv")
+        save_figure(plots.roofline(df, accel, f"{args.model}, s={args.seq_len}, b={args.batch} on {accel.name}"),
+                    out / "roofline.png")
     print(df.assign(intensity=df["intensity_flops_per_byte"].round(2),
                     achieved=df["achieved_flops_per_s"].map(lambda v: f"{v / 1e12:.2f} TFLOP/s"))
           [["op", "kind", "intensity", "achieved", "bound"]].to_string(index=False))
-    print(f"wrote {out / 'roofline.csv'}, {out / 'roofline.png'}")
+    print(f"wrote {out.dir / 'roofline.csv'}, {out.dir / 'roofline.png'}")
     return 0
 
 
@@ -174,7 +191,9 @@ def register(sub) -> None:
     add_sim_options(p)
     p.add_argument("--traced", action="store_true",
                    help="trace the block on real CPU tensors so lookups carry their index streams (slower)")
-    p.add_argument("--trace-json", metavar="PATH", help="with --engine des: write a Chrome/Perfetto trace")
+    p.add_argument("--trace-json", metavar="PATH",
+                   help="also write a Chrome/Perfetto trace: kernels per op (and, with --engine des, what each "
+                        "resource served; aggregated past 100k events)")
     add_out(p)
     p.set_defaults(func=simulate)
 
