@@ -66,7 +66,8 @@ def _bars(ax, start_s, end_s, rows, colors, height: float = 0.7) -> None:
     x0, x1 = np.asarray(start_s) * 1e6, np.asarray(end_s) * 1e6
     y0, y1 = np.asarray(rows) - height / 2, np.asarray(rows) + height / 2
     verts = np.stack([np.column_stack(c) for c in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
-    ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors="face", linewidths=0.3))
+    rgba = matplotlib.colors.to_rgba_array(colors)  # an (N, 4) array: matplotlib checks a list item by item
+    ax.add_collection(PolyCollection(verts, facecolors=rgba, edgecolors=rgba, linewidths=0.3))
 
 
 def gantt_figure(result):
