@@ -1,4 +1,4 @@
-"""Predictions against measured rows (the schema of ../shared/calibration/h200/measured.csv).
+"""Predictions against measured rows (the schema of data/calibration/h200/measured.csv).
 
 Each row names what ran (kind, impl, dtype and shapes); `row_case` rebuilds that Workload and the
 simulate options that describe how it ran (eager or graph replay, which lookup kernel, which block
@@ -9,6 +9,12 @@ line 1): "invalid: ..." for a row that is not a usable measurement (not one of t
 time that is empty, NaN or <= 0, a shape that is negative, zero or not a number, a tau the hash cannot
 use), left out of the accuracy figures; "not modelled: ..." for a measurement we cannot rebuild (an impl
 nobody models), which counts as a miss, so that accuracy is never flattered by what we skip.
+
+The optional `timing` column says what a row's time_us measured: `wall` (the default, and what a row
+without the column means) is the call as a user times it, host launches and waits included; `kernel` is
+the summed device time of the call's kernels, as profilers (Kineto, nsys) report it, so it is compared
+with the sum of the predicted kernels' busy time, without launch gaps or host cost. A row with another
+timing value is invalid (skipped with its line number and why), not predicted.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ SHAPE_COLUMNS = ("tokens", "d_in", "d_out", "tau", "K", "expand_bits", "seq", "b
 REQUIRED_COLUMNS = ("kind", "impl", "dtype", "tokens", "d_in", "d_out", "tau", "K", "expand_bits", "seq", "batch",
                     "heads", "time_us")
 WITHIN_PCT = 25.0
+TIMINGS = ("wall", "kernel")  # the optional `timing` column; empty means wall
 # triton.testing.do_bench zeroes a 256 MiB buffer before every repetition to flush L2 (h200 README);
 # the host keeps launching while that kernel runs, so eager launches get a head start of its duration.
 DO_BENCH_FLUSH_BYTES = 256 * 2**20
@@ -32,7 +39,7 @@ def flush_head_start_s(accel) -> float:
     return DO_BENCH_FLUSH_BYTES / accel.memory.dram.sustained_bandwidth_bytes_per_s
 
 
-# the impls of calibration/h200/README.md, by kind (a _graph suffix is stripped first)
+# the impls of data/calibration/h200/README.md, by kind (a _graph suffix is stripped first)
 KNOWN_IMPLS = {
     "ceiling": ("d2d_copy", "gemm_square", "random_row_gather"),
     "layer": ("linear", "memory_hash_only", "memory_embedding_bag", "memory_gather_sum", r"memory_fused_triton_bd\d+"),
@@ -85,6 +92,9 @@ def row_problem(row) -> str | None:
     kind = row.get("kind")
     if kind not in KINDS:
         return f"kind {kind!r} is not a measurement (expected one of {', '.join(KINDS)})"
+    timing = row_timing(row)
+    if timing not in TIMINGS:
+        return f"timing {timing!r} is not one of {', '.join(TIMINGS)}"
     t, problem = _number(row, "time_us")
     if problem:
         return problem
@@ -172,12 +182,15 @@ def row_case(row) -> tuple[object, dict]:
                 {**opts, "lowering": "fused"})  # F.scaled_dot_product_attention alone: one kernel
     if kind == "block":
         batch, seq, heads, d = _int(row, "batch"), _int(row, "seq"), _int(row, "heads"), _int(row, "d_in")
-        if base == "transformer":  # h200_bench.TBlock: pre-LN, sequential residuals, biases
-            return builders.block("transformer", d, seq, batch, heads, dtype=dtype, parallel_residual=False), opts
+        # the "bench" blocks: h200_bench.TBlock (pre-LN, no rotary, sequential residuals, biases) and MFBlock
+        # (the same, no Memory Layer bias, every Memory Layer hashing its own input)
+        if base == "transformer":
+            return builders.block("transformer", d, seq, batch, heads, dtype=dtype,
+                                  **builders.BENCH_BLOCK["transformer"]), opts
         m = re.fullmatch(r"memoryformer_e(\d+)(_fused)?", base)
-        if m:  # h200_bench.MFBlock: every Memory Layer hashes its own input (no shared Q/K/V hash)
+        if m:
             w = builders.block("memoryformer", d, seq, batch, heads, tau=_int(row, "tau"),
-                               expand_bits=int(m.group(1)), dtype=dtype, share_qkv_hash=False)
+                               expand_bits=int(m.group(1)), dtype=dtype, **builders.BENCH_BLOCK["memoryformer"])
             if m.group(2):
                 return w, {**opts, "lookup_impl": "fused", "block_d": 128}  # MFBlockFused uses block_d=128
             return w, {**opts, "lookup_impl": "embedding_bag"}
@@ -197,7 +210,7 @@ def validate(measured, accelerator, engine: str = "analytic", progress=None):
     missing = [c for c in REQUIRED_COLUMNS if c not in measured.columns]
     if missing:
         raise ValueError(f"measured file: missing column(s) {', '.join(missing)}; expected the schema of "
-                         f"calibration/h200/measured.csv ({', '.join(REQUIRED_COLUMNS)}, ...)")
+                         f"data/calibration/h200/measured.csv ({', '.join(REQUIRED_COLUMNS)}, ...)")
     lines = np.arange(len(measured)) + 2  # the file's line of each row: the header is line 1
     blank = measured.isna().all(axis=1).to_numpy()
     out, lines = measured[~blank].copy(), lines[~blank]
@@ -224,7 +237,8 @@ def validate(measured, accelerator, engine: str = "analytic", progress=None):
                 try:
                     warm = not _is_nan(row.get("joules_per_call"))  # back-to-back calls, no flush
                     r = simulate(w, accel, engine=engine, host_head_start_s=0.0 if warm else head_start, **opts)
-                    p_us, p_j, bound = r.latency_s * 1e6, r.energy_j, next(iter(r.bound_shares()), "")
+                    p_us, p_j = predicted_s(r, row_timing(row)) * 1e6, r.energy_j
+                    bound = next(iter(r.bound_shares()), "")
                 except ValueError as e:
                     reason = f"not modelled: {e}"
         pred_us.append(p_us)
@@ -250,10 +264,33 @@ def validate(measured, accelerator, engine: str = "analytic", progress=None):
     return out, summarize(out)
 
 
-def skipped_rows(df) -> list[tuple[int, str]]:
-    """(line in the file, reason) of every row validate() gave no prediction."""
+def row_timing(row) -> str:
+    """What the row's time_us measured: "wall" when the column is absent or empty."""
+    v = row.get("timing")
+    return "wall" if _is_nan(v) or str(v).strip() == "" else str(v).strip()
+
+
+def predicted_s(result, timing: str) -> float:
+    """The prediction a row of this timing is compared with: the call's wall time (launches and host
+    waits included), or the summed device time of its kernels (what a profiler adds up)."""
+    if timing == "kernel":
+        return float(result.kernels["busy_s"].sum())
+    return result.latency_s
+
+
+def unpredicted_rows(df, which: str = "") -> list[str]:
+    """"line N: why" for every row validate() gave no prediction (which="invalid" or "not modelled": only
+    those); the line is the file's, the header being line 1."""
+    if "skipped" not in df:
+        return []
     lines = df.attrs.get("lines") or list(range(2, len(df) + 2))
-    return [(n, r) for n, r in zip(lines, df["skipped"]) if r]
+    return [f"line {n}: {r[len(which) + 2:] if which else r}" for n, r in zip(lines, df["skipped"].astype(str))
+            if r and r != "nan" and r.startswith(which)]
+
+
+def skipped_rows(df) -> list[str]:
+    """"line N: why" for each invalid row: left out of the figures, neither a hit nor a miss."""
+    return unpredicted_rows(df, "invalid")
 
 
 def _is_nan(v) -> bool:
@@ -268,18 +305,17 @@ def pd_numeric(series):
 
 def summarize(df) -> dict:
     """Median absolute error and share within 25 % over the valid measurements; rows not modelled count
-    as misses (an infinite error in the median), invalid rows are left out and counted in `skipped`."""
+    as misses (an infinite error in the median); invalid rows (validate's `skipped` column) count neither
+    way and are listed under "skipped" ("line N: why")."""
     import numpy as np
 
     if "skipped" in df:
-        invalid = df["skipped"].astype(str).str.startswith("invalid")
-        rows = df[~invalid]
+        rows = df[~df["skipped"].astype(str).str.startswith("invalid")]
     else:
         rows = df[df["kind"].isin(KINDS)] if "kind" in df else df
-        invalid = np.zeros(0, dtype=bool)
     err = rows["error_pct"].abs()
     n = len(rows)
-    s = {"rows": n, "predicted": int(err.notna().sum()), "skipped": int(np.sum(invalid)),
+    s = {"rows": n, "predicted": int(err.notna().sum()), "skipped": skipped_rows(df),
          "median_abs_error_pct": float(np.nanmedian(err.fillna(np.inf))) if n else float("nan"),
          "within_25_pct": float((err <= WITHIN_PCT).sum() / n) if n else float("nan")}
     if "energy_error_pct" in rows:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.cli import area, paper, sim, validate
+from hwsim.cli import area, calibrate, explore, paper, sim, validate
 from hwsim.cli.args import Parser
 from hwsim.io import files
 from hwsim.io.interrupts import recording_sigint
 
-GROUPS = (paper, sim, validate, area)
+GROUPS = (paper, sim, validate, area, explore, calibrate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def _one_line(e: BaseException) -> str:
         return f"{e.filename}: {e.strerror or e}"
     if isinstance(e, MemoryError):
         return "out of memory; lower --seq-len or --batch"
-    return " ".join(str(e).split("\n"))
+    return str(e)  # a config or spec error lists each of its problems on a line of its own
 
 
 def main(argv=None) -> int:

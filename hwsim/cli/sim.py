@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from hwsim.cli.args import (accel_list, add_accel, add_model, add_out, add_sim_options, load_accel, positive_arg,
-                            sim_options)
+from hwsim.cli.args import (accel_list, add_accel, add_model, add_out, add_sim_options, block_options, load_accel,
+                            positive_arg, sim_options)
 from hwsim.io.files import save_figure, staged_outputs, write_csv
 from hwsim.io.memory import des_bytes, ensure_fits, trace_bytes
 from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
@@ -13,9 +13,11 @@ from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 PAIRS = {"pythia-70m": "memoryformer-tiny", "pythia-160m": "memoryformer-small", "pythia-410m": "memoryformer-base"}
 
 
-def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, dtype: str = "bf16"):
-    """A block of a model preset: closed form, or traced on real tensors (with index streams); tracing
-    is refused up front when it would not fit in memory."""
+def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, dtype: str = "bf16",
+                    variant: str = "released", **options):
+    """A block of a model preset (its released block options, then `variant`'s, then `options`): closed
+    form, or traced on real tensors (with index streams); tracing is refused up front when it would not fit
+    in memory."""
     import models
     import workloads
 
@@ -23,13 +25,22 @@ def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, d
         p = models.get_preset(name)
     except ValueError as e:
         raise ValueError(f"--model: {e}") from None
-    closed = workloads.builders.preset_block(p, seq_len, batch, dtype)
+    try:
+        closed = workloads.builders.preset_block(p, seq_len, batch, dtype, variant, **options)
+    except ValueError as e:  # e.g. a --rotary-pct that gives an odd number of rotary dims for this model
+        raise ValueError(f"--model {name} with these block options: {e}") from None
     if not traced:
         return closed, p
     ensure_fits(trace_bytes(closed), f"tracing {name} on {batch} x {seq_len} tokens", "lower --seq-len or --batch")
     print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...", file=sys.stderr,
           flush=True)
-    return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype), p
+    return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype, variant=variant, **options), p
+
+
+def block_label(workload) -> str:
+    """The block options a Workload was built with, for output files: 'norm=rmsnorm;rotary_pct=0.25;...'."""
+    keys = ("norm", "rotary_pct", "parallel_residual", "linear_bias", "memory_bias", "weighting")
+    return ";".join(f"{k}={workload.meta[k]}" for k in keys if k in workload.meta)
 
 
 def check_des_fits(workload, accel, engine: str) -> None:
@@ -61,13 +72,14 @@ def simulate(args) -> int:
     opts = sim_options(args, [accel], "simulate", traced=args.traced)
     with staged_outputs(args.out) as out:  # every file below lands together at the end, or none does
         trace = out.file(args.trace_json) if args.trace_json else None  # checked before the run
-        w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced)
+        w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced, variant=args.blocks,
+                                    **block_options(args))
         check_des_fits(w, accel, args.engine)
         if args.engine == "des":
             opts["progress"] = True
         r = hwsim.simulate(w, accel, engine=args.engine, **opts)
         print(f"{args.model} block, {args.batch} x {args.seq_len} tokens on {accel.name} ({args.engine} engine, "
-              f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering):")
+              f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering; {block_label(w)}):")
         print(_op_table(r))
         s, m = r.summary(), r.summary(layers=preset.layers)
         print(f"block: {fmt_time(s['latency_s'])}, {fmt_energy(s['energy_j'])}, {fmt_flops(s['flops'])} "
@@ -98,16 +110,17 @@ def simulate(args) -> int:
     return 0
 
 
-def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batch: int, engine: str, opts) -> list:
+def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batch: int, engine: str, opts,
+                 variant: str = "released", block_opts=None) -> list:
     import hwsim
 
     rows = []
+    blocks = {p: preset_workload(p, seq_len, batch, variant=variant, **(block_opts or {}))[0]
+              for p in (transformer, memoryformer)}
     for accel in accels:
-        res = {}
-        for preset in (transformer, memoryformer):
-            w, _ = preset_workload(preset, seq_len, batch)
+        for w in blocks.values():
             check_des_fits(w, accel, engine)
-            res[preset] = hwsim.simulate(w, accel, engine=engine, **opts)
+        res = {p: hwsim.simulate(w, accel, engine=engine, **opts) for p, w in blocks.items()}
         t, m = res[transformer], res[memoryformer]
         rows.append({"accelerator": accel.name, "transformer": transformer, "memoryformer": memoryformer,
                      "seq_len": seq_len, "batch": batch,
@@ -119,14 +132,14 @@ def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batc
                      "energy_ratio": m.energy_j / t.energy_j,
                      "transformer_bound": next(iter(t.bound_shares()), ""),
                      "memoryformer_bound": next(iter(m.bound_shares()), ""),
-                     "memoryformer_bound_shares": ";".join(f"{k}={v:.2f}" for k, v in m.bound_shares().items())})
+                     "memoryformer_bound_shares": ";".join(f"{k}={v:.2f}" for k, v in m.bound_shares().items()),
+                     "transformer_block": block_label(blocks[transformer]),
+                     "memoryformer_block": block_label(blocks[memoryformer])})
     return rows
 
 
 def compare(args) -> int:
     import pandas as pd
-
-    import hwsim
 
     positive_arg("--seq-len", args.seq_len)
     positive_arg("--batch", args.batch)
@@ -134,13 +147,17 @@ def compare(args) -> int:
         raise ValueError(f"--model: expected one of {', '.join(PAIRS)} (compared with its MemoryFormer of the same "
                          f"size), given {args.model!r}")
     accels = accel_list("--accel", args.accel)  # every name checked before anything runs
+    block_opts = block_options(args)
+    for preset in (args.model, PAIRS[args.model]):  # bad block options fail here, before anything runs
+        preset_workload(preset, args.seq_len, args.batch, variant=args.blocks, **block_opts)
     opts = sim_options(args, accels, "compare")
     with staged_outputs(args.out) as out:
         df = pd.DataFrame(compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch,
-                                       args.engine, opts))
+                                       args.engine, opts, args.blocks, block_opts))
         write_csv(df, out / "compare.csv")
     print(f"{args.model} vs {PAIRS[args.model]} blocks, {args.batch} x {args.seq_len} tokens ({args.engine}): "
           "MemoryFormer / Transformer")
+    print(f"  {args.model}: {df['transformer_block'].iloc[0]}\n  {PAIRS[args.model]}: {df['memoryformer_block'].iloc[0]}")
     show = pd.DataFrame({
         "accelerator": df["accelerator"],
         "T time": df["transformer_latency_s"].map(fmt_time), "MF time": df["memoryformer_latency_s"].map(fmt_time),
@@ -164,7 +181,7 @@ def roofline(args) -> int:
     positive_arg("--batch", args.batch)
     accel = load_accel("--accel", args.accel)
     opts = sim_options(args, [accel], "roofline")
-    w, _ = preset_workload(args.model, args.seq_len, args.batch)
+    w, _ = preset_workload(args.model, args.seq_len, args.batch, variant=args.blocks, **block_options(args))
     r = hwsim.simulate(w, accel, **opts)
     df = r.ops[["op", "kind", "flops", "dram_bytes", "time_s", "bound"]].copy()
     df["intensity_flops_per_byte"] = df["flops"] / df["dram_bytes"].where(df["dram_bytes"] > 0)

@@ -28,7 +28,7 @@ def read_measured(path: str):
 
 def validate(args) -> int:
     from hwsim.io.progress import progress_bar
-    from hwsim.validate import skipped_rows
+    from hwsim.validate import unpredicted_rows
     from hwsim.validate import validate as run
 
     measured = read_measured(args.measured)
@@ -45,7 +45,7 @@ def validate(args) -> int:
         bar.close(interrupted=True)
         raise
     bar.close()
-    skipped = skipped_rows(df)
+    skipped = unpredicted_rows(df)
     with staged_outputs(args.out) as out:
         write_csv(df, out / "validation.csv")
     predicted = df[df["predicted_us"].notna()]
@@ -57,15 +57,15 @@ def validate(args) -> int:
     if skipped:
         print(f"{len(skipped)} row(s) without a prediction (line in {args.measured}: why; invalid rows are left out, "
               "rows not modelled count as misses):")
-        for line, why in skipped[:SHOW_SKIPPED]:
-            print(f"  line {line}: {why}")
+        for line in skipped[:SHOW_SKIPPED]:
+            print(f"  {line}")
         if len(skipped) > SHOW_SKIPPED:
             print(f"  ... and {len(skipped) - SHOW_SKIPPED} more (the skipped column of validation.csv)")
     median = s["median_abs_error_pct"]
     median_text = (f"median absolute error {median:.1f}%" if median != float("inf") else
                    "median absolute error undefined (more than half the rows are not modelled)")
     print(f"{args.measured} on {accel.name}: {s['predicted']} of {s['rows']} rows predicted"
-          + (f" ({s['skipped']} invalid rows left out)" if s["skipped"] else "")
+          + (f" ({len(s['skipped'])} invalid rows left out)" if s["skipped"] else "")
           + f"; {median_text}, {100 * s['within_25_pct']:.0f}% of rows within 25%")
     if s.get("energy_rows"):
         print(f"energy: {s['energy_rows']} rows, median absolute error {s['energy_median_abs_error_pct']:.1f}%, "
@@ -78,8 +78,9 @@ def register(sub) -> None:
     """Add this group's subcommands to the `hwsim` parser."""
     p = sub.add_parser("validate", help="predict measured rows -> validation.csv",
                        description="Rebuilds the workload of every row of a measured CSV (the schema of "
-                                   "calibration/h200/measured.csv), predicts its time (and energy where the row has "
-                                   "joules_per_call) and writes validation.csv: the input columns plus predicted_us, "
+                                   "data/calibration/h200/measured.csv; an optional timing column says wall or "
+                                   "kernel time), predicts its time (and energy where the row has joules_per_call) "
+                                   "and writes validation.csv: the input columns plus predicted_us, "
                                    "error_pct (and predicted_j, energy_error_pct), predicted_bound and skipped (why a "
                                    "row has no prediction). Prints the median absolute error, the share of rows "
                                    "within 25%, and each skipped row with its line number. --engine des shows a "

@@ -18,6 +18,7 @@ whose names carry the unit. Plain numbers in YAML are taken as SI already. The m
     memory.dram.row_buffer            memory.dram.row_buffer_bytes            B (optional)
     memory.dram.energy_per_byte       memory.dram.energy_per_byte_j           J/B
     memory.dram.efficiency / channels / banks_per_channel (same names)       fraction, counts
+    memory.dram.weight_stream_efficiency   (same name; optional)             fraction
     memory.sram[i].capacity / bandwidth / latency / energy_per_byte -> *_bytes, *_bytes_per_s, *_s, *_j
     lookup.bank_width / capacity      lookup.bank_width_bytes / capacity_bytes  B
     lookup.access_latency             lookup.access_latency_s                 s
@@ -119,10 +120,17 @@ class Dram(_Part):
     banks_per_channel: Count
     row_buffer_bytes: Bytes | None = Field(None, alias="row_buffer")
     energy_per_byte_j: JoulesPerByte = Field(alias="energy_per_byte")
+    # Fraction of peak that skinny products (1 to ~256 tokens) reach while streaming their weight: a
+    # short kernel whose few output tiles cannot keep as many reads in flight as a copy. None = efficiency.
+    weight_stream_efficiency: Fraction | None = None
 
     @property
     def sustained_bandwidth_bytes_per_s(self) -> float:
         return self.bandwidth_bytes_per_s * self.efficiency
+
+    @property
+    def weight_stream_bandwidth_bytes_per_s(self) -> float:
+        return self.bandwidth_bytes_per_s * (self.weight_stream_efficiency or self.efficiency)
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -98,6 +98,16 @@ def _gemm_cost(k: Kernel, accel, b: int):
     return compute, dram, sram
 
 
+def gemm_stream_bandwidth(k: Kernel, accel, dram_bytes: float, b: int) -> float:
+    """DRAM bandwidth a product streams at. When the weight (k x n) is at least half its DRAM traffic (a
+    skinny product: few tokens against a large weight) it reaches `weight_stream_efficiency` of peak, less
+    than a copy; every other product streams at the copy rate."""
+    dram = accel.memory.dram
+    _, n, kk = k.gemm
+    weight_dominated = kk * n * b >= 0.5 * dram_bytes
+    return dram.weight_stream_bandwidth_bytes_per_s if weight_dominated else dram.sustained_bandwidth_bytes_per_s
+
+
 def _attention_compute(k: Kernel, accel) -> float:
     a, mat = k.attention, accel.compute.matrix
     eff = mat.attention_efficiency or mat.efficiency
@@ -205,7 +215,8 @@ def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved"
         # (dedicated lookup memories sum rows in adder trees beside the banks, at the rate rows arrive)
         v = accel.compute.vector
         terms["compute"] = k.flops / _rate(v.peak_flops_per_s, v.efficiency, k.dtype)
-    stream_s = (k.stream_read_bytes + k.stream_write_bytes if k.gemm is None else dram_bytes) / bw
+    stream_s = (k.stream_read_bytes + k.stream_write_bytes) / bw if k.gemm is None else \
+        dram_bytes / gemm_stream_bandwidth(k, accel, dram_bytes, b)
     if k.gather is not None:
         d_s, s_s, b_s, l_s, d_b, s_b, accesses, notes = _lookup_cost(k, accel, stream, bank_mapping,
                                                                       tables_resident)

@@ -9,7 +9,7 @@ from hwsim.result import Result
 
 def analytic_result(workload, accel, opts) -> Result:
     kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                    opts["block_d"], simt=accel.kind == "gpu")
+                    opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores)
     streams = {op.name: op.index_stream for op in workload.ops}
     costs = [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"], opts["tables_resident"])
              for k in kernels]
