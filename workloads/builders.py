@@ -10,7 +10,6 @@ from workloads import flops as F
 from workloads.op import INDEX_DTYPE, Op, OpKind, TableGeometry, Workload, dtype_bytes
 
 MAX_TAU = 20
-WEIGHTINGS = ("paper", "official")  # as models.memory_layer.WEIGHTINGS (not imported: no torch here)
 
 
 def matmul_op(name, m, n, k, dtype, bias=True, deps=()) -> Op:

@@ -25,6 +25,8 @@ def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, d
         p = models.get_preset(name)
     except ValueError as e:
         raise ValueError(f"--model: {e}") from None
+    if options.get("memory_bias") is not None and p.kind != "memoryformer":
+        raise ValueError(f"--memory-bias: applies to Memory Layers; {name} is a {p.kind} block (it has none)")
     try:
         closed = workloads.builders.preset_block(p, seq_len, batch, dtype, variant, **options)
     except ValueError as e:  # e.g. a --rotary-pct that gives an odd number of rotary dims for this model
@@ -115,8 +117,11 @@ def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batc
     import hwsim
 
     rows = []
-    blocks = {p: preset_workload(p, seq_len, batch, variant=variant, **(block_opts or {}))[0]
-              for p in (transformer, memoryformer)}
+    block_opts = dict(block_opts or {})
+    bias = block_opts.pop("memory_bias", None)  # the MemoryFormer's alone: its Transformer has no Memory Layers
+    blocks = {transformer: preset_workload(transformer, seq_len, batch, variant=variant, **block_opts)[0],
+              memoryformer: preset_workload(memoryformer, seq_len, batch, variant=variant, **block_opts,
+                                            **({} if bias is None else {"memory_bias": bias}))[0]}
     for accel in accels:
         for w in blocks.values():
             check_des_fits(w, accel, engine)
@@ -148,8 +153,8 @@ def compare(args) -> int:
                          f"size), given {args.model!r}")
     accels = accel_list("--accel", args.accel)  # every name checked before anything runs
     block_opts = block_options(args)
-    for preset in (args.model, PAIRS[args.model]):  # bad block options fail here, before anything runs
-        preset_workload(preset, args.seq_len, args.batch, variant=args.blocks, **block_opts)
+    compare_rows([], args.model, PAIRS[args.model], args.seq_len, args.batch, args.engine, {}, args.blocks,
+                 block_opts)  # bad block options fail here, before anything runs
     opts = sim_options(args, accels, "compare")
     with staged_outputs(args.out) as out:
         df = pd.DataFrame(compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch,

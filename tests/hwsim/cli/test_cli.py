@@ -389,6 +389,7 @@ def test_out_that_is_a_file(capsys, tmp_path):
     (["--tables-resident"], ["--tables-resident", "h200", "off_chip_cached"]),
     (["--bank-mapping", "hashed"], ["--bank-mapping", "h200", "off_chip_cached"]),
     (["--engine", "des", "--traced", "--bucket-distribution", "zipf"], ["--bucket-distribution", "--traced"]),
+    (["--model", "pythia-410m", "--memory-bias"], ["--memory-bias", "pythia-410m", "transformer"]),
 ])
 def test_ignored_flags_are_refused(capsys, tmp_path, args, needles):
     line = one_error_line(capsys, "simulate", "--seq-len", 32, *args, "--out", tmp_path / "out")

@@ -205,16 +205,19 @@ def test_one_gib_copy_on_h200_is_dram_bound_at_the_measured_rate():
 def test_one_token_product_on_h200_streams_its_weight_below_the_copy_rate():
     h200 = load_accelerator("h200")
     d = 2048
-    r = simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), h200, lowering="fused")
     weight = d * d * 2
-    # h200.yaml: 4.8 TB/s datasheet x weight_stream_efficiency 0.55 for a product whose traffic is its weight
-    assert r.ops.loc[0, "dram_s"] == pytest.approx((weight + 2 * d * 2) / (4.8e12 * 0.55), rel=1e-9)
+    r = simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), h200, lowering="fused")
     assert r.kernels.loc[0, "bound"] == "dram"  # the kernel; the op as a whole waits for its launch
-    # without the field the product streams at the copy rate (efficiency 0.88): strictly faster
+    assert r.ops.loc[0, "dram_s"] >= weight / 4.8e12  # never faster than the datasheet's 4.8 TB/s
+    # without the weight-stream field the product streams at the copy rate: strictly faster
     plain = h200.with_overrides({"memory.dram.weight_stream_efficiency": None})
     assert plain.memory.dram.weight_stream_bandwidth_bytes_per_s == plain.memory.dram.sustained_bandwidth_bytes_per_s
-    assert simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), plain, lowering="fused").ops.loc[
-        0, "dram_s"] == pytest.approx((weight + 2 * d * 2) / (4.8e12 * 0.88), rel=1e-9)
+    faster = simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), plain, lowering="fused")
+    assert weight / 4.8e12 <= faster.ops.loc[0, "dram_s"] < r.ops.loc[0, "dram_s"]
+    # measured.csv, layer linear bf16, 1 token, 2048 x 2048, eager (PyTorch's kernels): 9.600 us per call
+    eager = simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), h200,
+                     host_head_start_s=256 * 2**20 / h200.memory.dram.sustained_bandwidth_bytes_per_s)
+    assert eager.latency_s == pytest.approx(9.600e-6, rel=0.25)
 
 
 @pytest.mark.parametrize("tokens", [2048, 8192])
