@@ -26,7 +26,8 @@ def _merge(lane: Lane, gap_s: float) -> Lane:
     """Merge a lane's intervals (sorted by start) that overlap or lie closer than gap_s."""
     s, e = lane.start_s, lane.end_s
     reach = np.maximum.accumulate(e)  # the furthest any earlier interval of the lane extends
-    first = np.flatnonzero(np.r_[True, s[1:] > reach[:-1] + gap_s])
+    # the gap as capped_lanes measures it (start - end, not end + gap: floats round those differently)
+    first = np.flatnonzero(np.r_[True, (s[1:] - reach[:-1]) > gap_s])
     last = np.r_[first[1:], len(s)] - 1
     return Lane(lane.resource, lane.op, s[first], reach[last], np.add.reduceat(lane.count, first),
                 np.add.reduceat(lane.busy_s, first))
