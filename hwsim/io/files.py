@@ -65,6 +65,16 @@ class Staging:
         self._moves.append((staged, dest))
         return staged
 
+    def folder(self) -> Path:
+        """The staging directory for --out DIR itself (see staged_out_dir)."""
+        return self._staging_dir(self.dir)
+
+    def adopt(self, folder: Path) -> None:
+        """Move every file written straight into `folder` (the staging directory) into DIR at the commit."""
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and (f, self.dir / f.name) not in self._moves:
+                self._moves.append((f, self.dir / f.name))
+
     def __truediv__(self, name: str) -> Path:
         return self.file(self.dir / name)
 
@@ -128,3 +138,13 @@ def save_figure(fig, path, dpi: int = 120, tight: bool = True) -> Path:
         tmp.unlink(missing_ok=True)
     raise_if_interrupted()
     return path
+
+
+@contextmanager
+def staged_out_dir(path, flag: str = "--out"):
+    """staged_outputs for code that writes into a folder: yields the staging folder itself; the files in it
+    move into `path` together when the block ends without an error (or a swallowed Ctrl-C)."""
+    with staged_outputs(path, flag) as stage:
+        folder = stage.folder()
+        yield folder
+        stage.adopt(folder)
