@@ -2,8 +2,6 @@
 findings.txt."""
 from __future__ import annotations
 
-import os
-
 
 def _names(flag: str, text: str) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
@@ -27,7 +25,7 @@ def _ints(flag: str, text: str) -> list[int]:
 
 def verdict(args) -> int:
     from hwsim.explore import verdict as v
-    from hwsim.io.files import save_figure, staged_out_dir, write_csv
+    from hwsim.io.files import check_out_dir, save_figure, staged_outputs, write_csv
 
     models = _names("--models", args.models) if args.models else list(v.TWINS)
     accels = _names("--accelerators", args.accelerators) if args.accelerators else list(v.ACCELERATORS)
@@ -38,14 +36,15 @@ def verdict(args) -> int:
         v.check_grid(models, accels, batches, ())
     except ValueError as e:
         raise ValueError(f"--{e}") from None
+    check_out_dir(args.out)
     result = v.verdict(models, accels, batches, sweeps=() if args.no_sweeps else v.SWEEPS,
                        software=None if args.no_sweeps else v.SOFTWARE, workers=args.workers)
     from hwsim.report.verdict_plots import verdict_figure
 
-    with staged_out_dir(args.out) as tmp:  # all three files or none
-        write_csv(result.frame, tmp / "verdict.csv")
-        save_figure(verdict_figure(result.best), tmp / "verdict.png")
-        (tmp / "findings.txt").write_text("\n".join(result.findings) + "\n", encoding="utf-8")
+    with staged_outputs(args.out) as out:  # all three files or none
+        write_csv(result.frame, out / "verdict.csv")
+        save_figure(verdict_figure(result.best), out / "verdict.png", tight=False)
+        (out / "findings.txt").write_text("\n".join(result.findings) + "\n", encoding="utf-8")
     df = result.frame
     print(f"{len(df)} cells ({int(df['fits'].sum())} fit): {df['accelerator'].nunique()} designs x "
           f"{df.groupby(['model', 'phase', 'batch']).ngroups} (model, phase, batch); MF / TF per token:")
@@ -60,7 +59,7 @@ def verdict(args) -> int:
     print("findings:")
     for line in result.findings:
         print(f"  {line}")
-    print(f"wrote verdict.csv, verdict.png, findings.txt in {os.fspath(args.out)}")
+    print(f"wrote verdict.csv, verdict.png, findings.txt in {out.dir}")
     return 0
 
 
