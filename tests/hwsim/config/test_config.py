@@ -274,13 +274,13 @@ def test_override_spellings():
     a = load_accelerator("h200")
     b = override(a, {"memory.dram.bandwidth": "8 TB/s",        # YAML key, unit string
                      "memory.sram.L2.capacity": "120 MiB",       # list item by name
-                     "memory.sram[1].banks": 64,                 # list item by index
+                     "memory.sram[1].kind": "scratchpad",        # list item by index
                      "compute.matrix.peak.int8": "1979 TOPS",    # a new dtype ...
                      "energy.mac.int8": "0.43 pJ/OP",            # ... with its energy
                      "runtime.mode": "graph"})
     assert b.memory.dram.bandwidth_bytes_per_s == 8e12
     assert b.memory.sram[0].capacity_bytes == 120 * 2**20
-    assert b.memory.sram[1].banks == 64
+    assert b.memory.sram[1].kind == "scratchpad"
     assert b.compute.matrix.peak_flops_per_s["int8"] == 1979e12
     assert b.runtime.launch_overhead_s == a.runtime.launch_overhead_graph_s
     c = a.with_overrides(memory__dram__bandwidth_bytes_per_s=8e12, compute__hash_unit={"chunks_per_cycle": 1,
