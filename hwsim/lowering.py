@@ -11,6 +11,11 @@ lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate
   as embedding_bag (or an index gather + multiply + sum), attention as a fused attention kernel plus
   the copy that transposes its output back.
 
+Where the machine has a software-managed on-chip memory (an SRAM level of kind "scratchpad"), activations
+passed from op to op may stay in it (`scratchpad_residency`): the kernels then carry how many of their
+streamed bytes are on-chip reads and writes, and the engine charges them to that level instead of DRAM.
+Hardware caches (GPU L2, CPU caches) get no such credit: eager kernels write their results back to DRAM.
+
 No torch here: lowering is plain arithmetic on the Op's dims.
 """
 from __future__ import annotations
@@ -47,6 +52,10 @@ class Kernel:
     gather: dict | None = None
     hash_chunks: int = 0  # chunks hashed on a hash unit
     extra: dict = field(default_factory=dict)
+    # Of the stream bytes, those that may stay in the on-chip scratchpad (read from / written to it
+    # instead of DRAM): activations passed between consecutive ops that fit (scratchpad_residency).
+    onchip_read_bytes: int = 0
+    onchip_write_bytes: int = 0
 
     @property
     def gather_bytes(self) -> int:
@@ -195,13 +204,63 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
 def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) -> Kernel:
     """The fused Triton kernel of ../shared/calibration/h200/fused_memory_layer.py: hash + gather + sum."""
     (k,) = torch_lookup_kernels(lookup_op, "fused", block_d)
+    # each step loads its input chunk and hashes it, then loads the row: the next chunk's load does not
+    # wait for this row, so only the row read sits on the chain of dependent reads
     return replace(k, name=f"{lookup_op.name}:fused_triton", flops=k.flops + hash_op.flops,
-                   stream_read_bytes=hash_op.bytes_read["activations"])
+                   stream_read_bytes=hash_op.bytes_read["activations"],
+                   extra={**k.extra, "index_on_chain": False})
 
 
 def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str = "embedding_bag",
-          block_d: int = 128, simt: bool = True) -> list[Kernel]:
-    """All kernels of a workload in launch order."""
+          block_d: int = 128, simt: bool = True, scratchpad_bytes: float = 0.0) -> list[Kernel]:
+    """All kernels of a workload in launch order. scratchpad_bytes: capacity of the on-chip memory that
+    holds activations between ops (0: none, every kernel streams its operands from and to DRAM)."""
+    kernels = _lower(workload, lowering, has_hash_unit, lookup_impl, block_d, simt)
+    if scratchpad_bytes <= 0:
+        return kernels
+    per_op: dict[str, int] = {}
+    for k in kernels:
+        per_op[k.op] = per_op.get(k.op, 0) + 1
+    single = {op for op, n in per_op.items() if n == 1}
+    reads, writes = scratchpad_residency(workload, scratchpad_bytes, single)
+    return [replace(k, onchip_read_bytes=min(reads.get(k.op, 0), k.stream_read_bytes),
+                    onchip_write_bytes=min(writes.get(k.op, 0), k.stream_write_bytes))
+            if k.op in reads or k.op in writes else k for k in kernels]
+
+
+def scratchpad_residency(workload, capacity_bytes: float, eligible: set[str]) -> tuple[dict, dict]:
+    """Which activations stay on chip: ({op: bytes it reads on chip}, {op: bytes it writes on chip}).
+
+    An op's output (activations and indices it writes) stays in the scratchpad, instead of making a
+    round trip through DRAM, when it has consumers in the block and, at every op from its producer to
+    its last consumer, everything live there fits: the outputs still waiting for a consumer plus the
+    running op's own output. The block's input and its final output always come from and go to DRAM.
+    Only ops that run as one kernel (`eligible`) take part: a multi-kernel op's intermediates are not
+    modelled. The rule depends only on sizes, so a larger scratchpad never keeps fewer tensors."""
+    ops = list(workload.ops)
+    index = {op.name: i for i, op in enumerate(ops)}
+    size = [op.total_bytes_written for op in ops]
+    last_use = [-1] * len(ops)
+    for j, op in enumerate(ops):
+        for d in op.deps:
+            last_use[index[d]] = max(last_use[index[d]], j)
+    # working set while op j runs: outputs produced before j still awaited at j or later, plus op j's own
+    working = [size[j] + sum(size[i] for i in range(j) if last_use[i] >= j) for j in range(len(ops))]
+    reads: dict[str, int] = {}
+    writes: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        consumers = [c for c in ops[i + 1:] if op.name in c.deps]
+        if (not consumers or op.name not in eligible or any(c.name not in eligible for c in consumers)
+                or max(working[i:last_use[i] + 1]) > capacity_bytes):
+            continue
+        writes[op.name] = size[i]
+        for c in consumers:
+            own_reads = c.bytes_read["activations"] + c.bytes_read["indices"]
+            reads[c.name] = min(own_reads, reads.get(c.name, 0) + size[i])
+    return reads, writes
+
+
+def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block_d: int, simt: bool) -> list[Kernel]:
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, given {lowering!r}")
     if lookup_impl not in LOOKUP_IMPLS:

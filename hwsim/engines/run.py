@@ -7,11 +7,21 @@ from hwsim.lowering import lower
 from hwsim.result import Result
 
 
-def analytic_result(workload, accel, opts) -> Result:
+def scratchpad_bytes(accel) -> float:
+    """Capacity of the software-managed on-chip memory that may hold activations between ops (0: none)."""
+    return next((level.capacity_bytes for level in accel.memory.sram if level.kind == "scratchpad"), 0.0)
+
+
+def kernel_costs(workload, accel, opts) -> list:
+    """Every kernel of the workload, lowered and costed alone (KernelCost, in launch order)."""
     kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                    opts["block_d"], simt=accel.kind == "gpu")
+                    opts["block_d"], simt=accel.kind == "gpu", scratchpad_bytes=scratchpad_bytes(accel))
     streams = {op.name: op.index_stream for op in workload.ops}
-    costs = [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"], opts["tables_resident"])
-             for k in kernels]
+    return [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"], opts["tables_resident"])
+            for k in kernels]
+
+
+def analytic_result(workload, accel, opts) -> Result:
+    costs = kernel_costs(workload, accel, opts)
     sched = schedule(costs, accel, opts["mode"], opts["host_head_start_s"])
     return assemble(workload, accel, "analytic", opts, sched)

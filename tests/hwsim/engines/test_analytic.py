@@ -132,6 +132,8 @@ def test_no_op_beats_the_roofline(w, preset, opts):
     peak_flops = max(max(accel.compute.matrix.peak_flops_per_s.values()),
                      max(accel.compute.vector.peak_flops_per_s.values()))
     peak_dram = accel.memory.dram.bandwidth_bytes_per_s  # datasheet peak, not the sustained figure
+    # a result may stay in an on-chip scratchpad instead of going to DRAM: it is written at the faster rate
+    peak_write = max([peak_dram] + [lv.bandwidth_bytes_per_s for lv in accel.memory.sram if lv.kind == "scratchpad"])
     rows = r.ops.set_index("op")
     for op in w.ops:
         row = rows.loc[op.name]
@@ -141,7 +143,7 @@ def test_no_op_beats_the_roofline(w, preset, opts):
         # Bytes that must leave the chip at least: the op's result. (Its compulsory reads are an upper bound
         # on DRAM traffic, not a lower one: an input may still sit in a cache.)
         must_write = op.total_bytes_written
-        lower = max(must_compute / peak_flops, must_write / peak_dram)
+        lower = max(must_compute / peak_flops, must_write / peak_write)
         assert row["busy_s"] >= lower * (1 - REL), (op.name, row["busy_s"], lower)
         assert row["time_s"] >= row["busy_s"] * (1 - REL), op.name  # launch waits only add
         assert row["bound"] in {"compute", "dram", "sram", "banks", "latency", "min_kernel", "launch"}
@@ -259,7 +261,11 @@ def test_skewed_stream_is_slower_by_the_busiest_bank_factor_and_says_so():
                       tables_resident=True).ops.loc[0]
     factor = 512 / 16
     assert skewed["time_s"] > balanced["time_s"]
-    assert skewed["banks_s"] == pytest.approx(factor * balanced["banks_s"], rel=0.01)
+    # bank time per row read from the banks (the hot banks may hand part of the rows to DRAM gathers,
+    # which the engine does where that is faster, so compare per access)
+    lat = lut.lookup.access_latency_s
+    per_access = [(r["banks_s"] - lat) / r["lookup_bytes"] for r in (skewed, balanced)]
+    assert per_access[0] == pytest.approx(factor * per_access[1], rel=0.01)
     assert "busiest" in skewed["notes"]
     assert f"{factor:.2f}x" in skewed["notes"]
 
