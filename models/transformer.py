@@ -8,36 +8,51 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.attention import causal_attention, check_heads
+from models.norms import check_norm, make_norm
+from models.rotary import apply_rotary, rotary_dims
 
 
 @dataclass(frozen=True)
 class TransformerConfig:
+    """Defaults: the block the paper's formulas count (LayerNorm, no rotary, biases, parallel residual);
+    Pythia itself adds rotary on 25% of head dims (models.presets)."""
     hidden_size: int = 512
     heads: int = 8
     ffn_mult: int = 4
     parallel_residual: bool = True  # Pythia: attention and FFN both read the block input
+    norm: str = "layernorm"
+    rotary_pct: float = 0.0  # rotary on this share of each head's dims of q and k (0 = off)
+    linear_bias: bool = True  # biases on the four Linear layers (Pythia has them)
 
     def __post_init__(self):
         check_heads(self.hidden_size, self.heads)
+        check_norm(self.norm)
+        rotary_dims(self.hidden_size // self.heads, self.rotary_pct)
+
+    @property
+    def rotary_dims(self) -> int:
+        return rotary_dims(self.hidden_size // self.heads, self.rotary_pct)
 
 
 class TransformerBlock(nn.Module):
-    """Fused QKV, causal attention, output projection, FFN d -> 4d -> d with GeLU, biases everywhere."""
+    """Fused QKV, (rotary on q, k), causal attention, output projection, FFN d -> 4d -> d with GeLU."""
 
     def __init__(self, config: TransformerConfig, device=None, dtype=None):
         super().__init__()
         self.config = config
         d, f = config.hidden_size, config.ffn_mult * config.hidden_size
         kw = dict(device=device, dtype=dtype)
-        self.attn_norm = nn.LayerNorm(d, **kw)
-        self.qkv = nn.Linear(d, 3 * d, **kw)
-        self.out = nn.Linear(d, d, **kw)
-        self.ffn_norm = nn.LayerNorm(d, **kw)
-        self.fc1 = nn.Linear(d, f, **kw)
-        self.fc2 = nn.Linear(f, d, **kw)
+        bias = config.linear_bias
+        self.attn_norm = make_norm(config.norm, d, **kw)
+        self.qkv = nn.Linear(d, 3 * d, bias=bias, **kw)
+        self.out = nn.Linear(d, d, bias=bias, **kw)
+        self.ffn_norm = make_norm(config.norm, d, **kw)
+        self.fc1 = nn.Linear(d, f, bias=bias, **kw)
+        self.fc2 = nn.Linear(f, d, bias=bias, **kw)
 
     def attention(self, x2: torch.Tensor, batch: int) -> torch.Tensor:
         q, k, v = self.qkv(self.attn_norm(x2)).split(self.config.hidden_size, -1)  # 3 x (B*T, d)
+        q, k = apply_rotary(q, k, batch, self.config.heads, self.config.rotary_dims)
         return self.out(causal_attention(q, k, v, batch, self.config.heads))
 
     def ffn(self, x2: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,40 @@ def norm_op(name, rows, width, dtype, deps=()) -> Op:
               deps, {"rows": rows, "width": width, "elements": rows * width})
 
 
+def rms_norm_op(name, rows, width, dtype, deps=()) -> Op:
+    """gpt-neox RMSNorm (models/norms.py): a learned scale, no shift."""
+    b = dtype_bytes(dtype)
+    flops, paper = F.rms_norm_flops(rows * width)
+    return Op(name, OpKind.NORM, dtype, ((rows, width), (width,)), ((rows, width),), flops, paper,
+              {"activations": rows * width * b, "weights": width * b}, {"activations": rows * width * b},
+              deps, {"rows": rows, "width": width, "elements": rows * width, "rms": 1})
+
+
+def block_norm_op(norm, name, rows, width, dtype, deps=()) -> Op:
+    return (rms_norm_op if norm == "rmsnorm" else norm_op)(name, rows, width, dtype, deps)
+
+
+def bias_add_op(name, rows, width, dtype, deps=()) -> Op:
+    """y + b, a bias of `width` added to every row (a Memory Layer's bias, added after its lookup)."""
+    b = dtype_bytes(dtype)
+    flops, paper = F.add_flops(rows * width)
+    return Op(name, OpKind.ELEMENTWISE, dtype, ((rows, width), (width,)), ((rows, width),), flops, paper,
+              {"activations": rows * width * b, "weights": width * b}, {"activations": rows * width * b}, deps,
+              {"rows": rows, "width": width, "elements": rows * width})
+
+
+def rotary_op(name, batch, seq_len, hidden_size, heads, rotary_dims, dtype, deps=()) -> Op:
+    """Rotary embeddings on q and k (models/rotary.py): both read and written whole (the passed-through
+    dims are copied), plus the cached cos and sin tables, (seq_len, rotary_dims) each."""
+    b, n = dtype_bytes(dtype), batch * seq_len
+    flops, paper = F.rotary_flops(n, heads, rotary_dims)
+    return Op(name, OpKind.ROTARY, dtype, ((n, hidden_size),) * 2, ((n, hidden_size),) * 2, flops, paper,
+              {"activations": 2 * n * hidden_size * b, "weights": 2 * seq_len * rotary_dims * b},
+              {"activations": 2 * n * hidden_size * b}, deps,
+              {"batch": batch, "seq_len": seq_len, "heads": heads, "head_dim": hidden_size // heads,
+               "rotary_dims": rotary_dims, "tensors": 2})
+
+
 def gelu_op(name, rows, width, dtype, deps=()) -> Op:
     b = dtype_bytes(dtype)
     flops, paper = F.gelu_flops(rows * width)
@@ -88,52 +122,92 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{key} must be a positive integer, given {key}={v!r}")
 
 
-def transformer_ops(batch, seq_len, d, heads, dtype, ffn_mult=4, parallel_residual=True) -> list[Op]:
+def transformer_ops(batch, seq_len, d, heads, dtype, ffn_mult=4, parallel_residual=True, norm="layernorm",
+                    rotary_dims=0, linear_bias=True) -> list[Op]:
     n, f = batch * seq_len, ffn_mult * d
-    ops = [norm_op("attn_norm.norm", n, d, dtype),
-           matmul_op("qkv.matmul", n, 3 * d, d, dtype, deps=("attn_norm.norm",)),
-           attention_op("attention", batch, seq_len, d, heads, dtype, deps=("qkv.matmul",)),
-           matmul_op("out.matmul", n, d, d, dtype, deps=("attention",)),
-           add_op("add", n, d, dtype, deps=("out.matmul",))]
+    ops = [block_norm_op(norm, "attn_norm.norm", n, d, dtype),
+           matmul_op("qkv.matmul", n, 3 * d, d, dtype, bias=linear_bias, deps=("attn_norm.norm",))]
+    attention_deps = ("qkv.matmul",)
+    if rotary_dims:
+        ops.append(rotary_op("rotary", batch, seq_len, d, heads, rotary_dims, dtype, deps=("qkv.matmul",)))
+        attention_deps = ("rotary", "qkv.matmul")  # rotated q and k, v straight from the product
+    ops += [attention_op("attention", batch, seq_len, d, heads, dtype, deps=attention_deps),
+            matmul_op("out.matmul", n, d, d, dtype, bias=linear_bias, deps=("attention",)),
+            add_op("add", n, d, dtype, deps=("out.matmul",))]
     ffn_input = () if parallel_residual else ("add",)
-    ops += [norm_op("ffn_norm.norm", n, d, dtype, deps=ffn_input),
-            matmul_op("fc1.matmul", n, f, d, dtype, deps=("ffn_norm.norm",)),
+    ops += [block_norm_op(norm, "ffn_norm.norm", n, d, dtype, deps=ffn_input),
+            matmul_op("fc1.matmul", n, f, d, dtype, bias=linear_bias, deps=("ffn_norm.norm",)),
             gelu_op("gelu", n, f, dtype, deps=("fc1.matmul",)),
-            matmul_op("fc2.matmul", n, d, f, dtype, deps=("gelu",)),
+            matmul_op("fc2.matmul", n, d, f, dtype, bias=linear_bias, deps=("gelu",)),
             add_op("add_2", n, d, dtype, deps=("add", "fc2.matmul"))]
     return ops
 
 
 def memoryformer_ops(batch, seq_len, d, heads, tau, expand_bits, dtype, gelu=False, official=False,
-                     share_qkv_hash=True) -> list[Op]:
+                     share_qkv_hash=True, norm="layernorm", rotary_dims=0, memory_bias=False,
+                     parallel_residual=False) -> list[Op]:
     n, k = batch * seq_len, d // tau
     wide = (tau + expand_bits) * k
-    ops = [norm_op("attn_norm.norm", n, d, dtype)]
+    ops = [block_norm_op(norm, "attn_norm.norm", n, d, dtype)]
+
+    def lookup(prefix, hashed, tau_, width):
+        """A Memory Layer's lookup and, with memory_bias, its bias add; returns the output's op name."""
+        ops.append(lookup_op(f"{prefix}.lookup", n, k, tau_, width, dtype, deps=(hashed,)))
+        if not memory_bias:
+            return f"{prefix}.lookup"
+        ops.append(bias_add_op(f"{prefix}.add", n, width, dtype, deps=(f"{prefix}.lookup",)))
+        return f"{prefix}.add"
+
+    out = {}
     if share_qkv_hash:
         ops.append(hash_op("hash", n, d, tau, dtype, official, deps=("attn_norm.norm",)))
-        ops += [lookup_op(f"{p}.lookup", n, k, tau, d, dtype, deps=("hash",)) for p in "qkv"]
-    else:
-        for p in "qkv":
-            ops += [hash_op(f"{p}.hash", n, d, tau, dtype, official, deps=("attn_norm.norm",)),
-                    lookup_op(f"{p}.lookup", n, k, tau, d, dtype, deps=(f"{p}.hash",))]
-    ops += [attention_op("attention", batch, seq_len, d, heads, dtype, deps=("q.lookup", "k.lookup", "v.lookup")),
+    for p in "qkv":
+        if not share_qkv_hash:
+            ops.append(hash_op(f"{p}.hash", n, d, tau, dtype, official, deps=("attn_norm.norm",)))
+        out[p] = lookup(p, "hash" if share_qkv_hash else f"{p}.hash", tau, d)
+    attention_deps = (out["q"], out["k"], out["v"])
+    if rotary_dims:
+        ops.append(rotary_op("rotary", batch, seq_len, d, heads, rotary_dims, dtype, deps=(out["q"], out["k"])))
+        attention_deps = ("rotary", out["v"])
+    ops += [attention_op("attention", batch, seq_len, d, heads, dtype, deps=attention_deps),
             add_op("add", n, d, dtype, deps=("attention",)),
-            norm_op("ffn_norm.norm", n, d, dtype, deps=("add",)),
-            hash_op("memory_block.m1.hash", n, d, tau, dtype, official, deps=("ffn_norm.norm",)),
-            lookup_op("memory_block.m1.lookup", n, k, tau, wide, dtype, deps=("memory_block.m1.hash",))]
-    last = "memory_block.m1.lookup"
+            block_norm_op(norm, "ffn_norm.norm", n, d, dtype, deps=() if parallel_residual else ("add",)),
+            hash_op("memory_block.m1.hash", n, d, tau, dtype, official, deps=("ffn_norm.norm",))]
+    last = lookup("memory_block.m1", "memory_block.m1.hash", tau, wide)
     if gelu:
         ops.append(gelu_op("memory_block.gelu", n, wide, dtype, deps=(last,)))
         last = "memory_block.gelu"
-    ops += [norm_op("memory_block.mid_norm.norm", n, wide, dtype, deps=(last,)),
+    ops += [norm_op("memory_block.mid_norm.norm", n, wide, dtype, deps=(last,)),  # LayerNorm, as released
             hash_op("memory_block.m2.hash", n, wide, tau + expand_bits, dtype, official,
-                    deps=("memory_block.mid_norm.norm",)),
-            lookup_op("memory_block.m2.lookup", n, k, tau + expand_bits, d, dtype, deps=("memory_block.m2.hash",)),
-            add_op("add_2", n, d, dtype, deps=("add", "memory_block.m2.lookup"))]
+                    deps=("memory_block.mid_norm.norm",))]
+    last = lookup("memory_block.m2", "memory_block.m2.hash", tau + expand_bits, d)
+    ops.append(add_op("add_2", n, d, dtype, deps=("add", last)))
     return ops
 
 
 BLOCK_KINDS = ("transformer", "memoryformer")
+NORMS = ("layernorm", "rmsnorm")  # as models.norms.NORMS (this module may not import torch)
+WEIGHTINGS = ("paper", "official")
+
+# The block options each kind takes (keyword arguments of block() and of the models' block configs).
+BLOCK_OPTIONS = {
+    "transformer": ("norm", "rotary_pct", "parallel_residual", "linear_bias"),
+    "memoryformer": ("norm", "rotary_pct", "parallel_residual", "memory_bias", "weighting", "gelu",
+                     "share_qkv_hash"),
+}
+# Block variants, as options that replace a preset's own (models.presets: "released", Pythia's and the
+# released MemoryFormer configs):
+# - "paper": what the paper's FLOP formulas count (LayerNorm, no rotary, no Memory Layer bias, paper
+#   weighting; residuals and Linear biases as the preset). block()'s defaults are this block, and the
+#   paper's Figure 1 and Tables 1, 3 and 5 (workloads.paper) use it.
+# - "bench": what ../shared/calibration/h200/h200_bench.py (TBlock, MFBlock; cpu_bench.py imports them) ran
+#   and hwsim.validate rebuilds: pre-LayerNorm, no rotary, sequential residuals, Linear biases, no
+#   Memory Layer bias, every Memory Layer hashing its own input.
+PAPER_BLOCK = {"transformer": dict(norm="layernorm", rotary_pct=0.0),
+               "memoryformer": dict(norm="layernorm", rotary_pct=0.0, memory_bias=False, weighting="paper")}
+BENCH_BLOCK = {"transformer": dict(PAPER_BLOCK["transformer"], parallel_residual=False, linear_bias=True),
+               "memoryformer": dict(PAPER_BLOCK["memoryformer"], parallel_residual=False, share_qkv_hash=False)}
+BLOCK_VARIANTS = {"released": {"transformer": {}, "memoryformer": {}}, "paper": PAPER_BLOCK, "bench": BENCH_BLOCK}
 
 
 def default_heads(hidden_size: int) -> int:
@@ -141,26 +215,69 @@ def default_heads(hidden_size: int) -> int:
     return max(1, hidden_size // 64)
 
 
+def rotary_dims(head_dim: int, rotary_pct) -> int:
+    """int(head_dim * rotary_pct), as gpt-neox (the same rule and checks as models.rotary.rotary_dims)."""
+    if isinstance(rotary_pct, bool) or not isinstance(rotary_pct, (int, float)) or not 0 <= rotary_pct <= 1:
+        raise ValueError(f"rotary_pct must be a number in [0, 1] (0 = no rotary), given {rotary_pct!r}")
+    dims = int(head_dim * rotary_pct)
+    if rotary_pct > 0 and (dims < 2 or dims % 2):
+        raise ValueError(f"rotary_pct={rotary_pct} of head_dim={head_dim} gives {dims} rotary dims; rotate_half "
+                         f"needs an even number of at least 2")
+    return dims
+
+
+def options_for(kind: str, options: dict) -> dict:
+    """The block options that apply to `kind` (a MemoryFormer option on a Transformer is dropped);
+    a name no kind takes is an error."""
+    if kind not in BLOCK_OPTIONS:
+        raise ValueError(f"kind must be one of {BLOCK_KINDS}, given {kind!r}")
+    known = set().union(*BLOCK_OPTIONS.values())
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown block option(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+    return {k: v for k, v in options.items() if k in BLOCK_OPTIONS[kind]}
+
+
 def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int | None = None, tau: int = 8,
-          expand_bits: int = 2, dtype: str = "bf16", parallel_residual: bool = True, gelu: bool = False,
-          weighting: str = "paper", share_qkv_hash: bool = True) -> Workload:
-    """One Transformer or MemoryFormer block in closed form (the ops models/ execute for that block)."""
+          expand_bits: int = 2, dtype: str = "bf16", parallel_residual: bool | None = None, gelu: bool = False,
+          weighting: str = "paper", share_qkv_hash: bool = True, norm: str = "layernorm", rotary_pct: float = 0.0,
+          memory_bias: bool = False, linear_bias: bool = True) -> Workload:
+    """One Transformer or MemoryFormer block in closed form (the ops models/ execute for that block).
+
+    The defaults are the paper's blocks (the "paper" variant: LayerNorm, no rotary, no Memory Layer bias;
+    parallel_residual None = each kind's own: Pythia's parallel, MemoryFormer's sequential). Options:
+    norm "layernorm" | "rmsnorm"; rotary_pct in [0, 1] (share of each head's dims rotated in q and k);
+    memory_bias (a bias on every Memory Layer); linear_bias (biases on the Transformer's Linear layers);
+    weighting, gelu, share_qkv_hash (MemoryFormer only).
+    """
     _check_positive(hidden_size=hidden_size, seq_len=seq_len, batch=batch)
     dtype_bytes(dtype)
     heads = default_heads(hidden_size) if heads is None else heads
     if heads <= 0 or hidden_size % heads:
         raise ValueError(f"heads must divide hidden_size, given hidden_size={hidden_size}, heads={heads}")
-    meta = dict(kind=kind, hidden_size=hidden_size, seq_len=seq_len, batch=batch, heads=heads, dtype=dtype)
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, given {norm!r}")
+    rdims = rotary_dims(hidden_size // heads, rotary_pct)
+    meta = dict(kind=kind, hidden_size=hidden_size, seq_len=seq_len, batch=batch, heads=heads, dtype=dtype,
+                norm=norm, rotary_pct=rotary_pct)
     if kind == "transformer":
-        ops = transformer_ops(batch, seq_len, hidden_size, heads, dtype, parallel_residual=parallel_residual)
+        parallel = True if parallel_residual is None else bool(parallel_residual)
+        ops = transformer_ops(batch, seq_len, hidden_size, heads, dtype, parallel_residual=parallel, norm=norm,
+                              rotary_dims=rdims, linear_bias=linear_bias)
+        meta.update(parallel_residual=parallel, linear_bias=bool(linear_bias))
     elif kind == "memoryformer":
         check_tau(hidden_size, tau, "hidden_size")
         if expand_bits < 0 or tau + expand_bits > MAX_TAU:
             raise ValueError(f"expand_bits must be >= 0 with tau + expand_bits <= {MAX_TAU}, "
                              f"given tau={tau}, expand_bits={expand_bits}")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, given {weighting!r}")
+        parallel = bool(parallel_residual)  # None: MemoryFormer's sequential residual
         ops = memoryformer_ops(batch, seq_len, hidden_size, heads, tau, expand_bits, dtype, gelu,
-                               official=weighting == "official", share_qkv_hash=share_qkv_hash)
-        meta.update(tau=tau, expand_bits=expand_bits, chunks=hidden_size // tau)
+                               official=weighting == "official", share_qkv_hash=share_qkv_hash, norm=norm,
+                               rotary_dims=rdims, memory_bias=memory_bias, parallel_residual=parallel)
+        meta.update(tau=tau, expand_bits=expand_bits, chunks=hidden_size // tau, parallel_residual=parallel,
+                    memory_bias=bool(memory_bias), weighting=weighting)
     else:
         raise ValueError(f"kind must be one of {BLOCK_KINDS}, given {kind!r}")
     return Workload(f"{kind}-d{hidden_size}-s{seq_len}-b{batch}", tuple(ops), meta)
@@ -187,11 +304,21 @@ def preset_tau(preset) -> tuple[int, int]:
             preset.expand_bits if preset.expand_bits is not None else 2)
 
 
-def preset_block(preset, seq_len: int, batch: int = 1, dtype: str = "bf16") -> Workload:
-    """One block of a models.ModelPreset (duck-typed: no torch import) in closed form."""
+def preset_options(preset, variant: str = "released", **options) -> dict:
+    """The block options of a models.ModelPreset (duck-typed: no torch import): its released ones, then
+    those of `variant` (BLOCK_VARIANTS), then `options`; only those that apply to its kind."""
+    if variant not in BLOCK_VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(BLOCK_VARIANTS)}, given {variant!r}")
+    merged = {**preset.block_options(), **BLOCK_VARIANTS[variant][preset.kind], **options}
+    return options_for(preset.kind, merged)
+
+
+def preset_block(preset, seq_len: int, batch: int = 1, dtype: str = "bf16", variant: str = "released",
+                 **options) -> Workload:
+    """One block of a models.ModelPreset in closed form: its released block options by default."""
     tau, e = preset_tau(preset)
     return block(preset.kind, preset.hidden_size, seq_len, batch, heads=preset.heads, tau=tau, expand_bits=e,
-                 dtype=dtype)
+                 dtype=dtype, **preset_options(preset, variant, **options))
 
 
 LAYER_KINDS = ("linear", "memory", "memory_hash", "attention", "norm", "gelu", "gather", "copy")

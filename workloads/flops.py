@@ -5,7 +5,7 @@ softmax, norms, GeLU, residual adds). Elementwise costs use the per-element coun
 conventions, stated once here, not measurements.
 `flops_paper`: the paper's convention (reference section 3): 1 multiply-accumulate = 1 FLOP and only
 the terms the paper counts: FC products, attention's two products, Memory Layer hash (N K tau) and
-lookup (N K h). Norms, softmax, biases, residuals: 0.
+lookup (N K h). Norms, softmax, biases, residuals, rotary embeddings: 0.
 
 Attention is counted dense (no halving for the causal mask), as the paper and torch's FlopCounter do.
 """
@@ -13,6 +13,10 @@ from __future__ import annotations
 
 # Exact FLOPs per element (conventions; the same numbers are registered with the custom ops in models/).
 LAYERNORM_FLOPS_PER_ELEMENT = 8  # mean, centre, square, variance sum, scale by rstd, affine mul + add, + 1 shared
+RMSNORM_FLOPS_PER_ELEMENT = 5  # square, sum, divide by the RMS, scale, + 1 shared (root, 1/sqrt(d), + eps per row)
+# Rotary: 3.5 per rotated element, i.e. 7 per pair (x_i, x_i+r/2): two * cos, two * sin, two adds and the
+# negation rotate_half applies to one of the two; the cos/sin tables are cached, the passed-through dims copied.
+ROTARY_FLOPS_PER_ROTATED_PAIR = 7
 GELU_FLOPS_PER_ELEMENT = 8  # erf GeLU: x * 0.5 * (1 + erf(x / sqrt 2)), erf as a short polynomial
 ADD_FLOPS_PER_ELEMENT = 1
 HASH_FLOPS_PER_ELEMENT = 10  # sign test, shift-or into bucket id, abs, scale, sigmoid (4), product
@@ -43,6 +47,15 @@ def lookup_flops(tokens: int, chunks: int, width: int) -> tuple[int, int]:
 
 def norm_flops(elements: int) -> tuple[int, int]:
     return LAYERNORM_FLOPS_PER_ELEMENT * elements, 0
+
+
+def rms_norm_flops(elements: int) -> tuple[int, int]:
+    return RMSNORM_FLOPS_PER_ELEMENT * elements, 0
+
+
+def rotary_flops(tokens: int, heads: int, rotary_dims: int, tensors: int = 2) -> tuple[int, int]:
+    """Rotary on the first rotary_dims of each head of `tensors` tensors (q and k); the paper counts none."""
+    return ROTARY_FLOPS_PER_ROTATED_PAIR * tensors * tokens * heads * (rotary_dims // 2), 0
 
 
 def gelu_flops(elements: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ def table1_rows(presets, seq_len: int = 2048) -> list[dict]:
     for p in presets:
         tau, e = preset_tau(p)
         total = paper_block_flops(p.kind, p.hidden_size, seq_len, tau)
-        w = preset_block(p, seq_len)
+        w = preset_block(p, seq_len, variant="paper")  # the block the paper counts, not the released one
         printed = TABLE1_PRINTED_GFLOPS.get(p.name, (None, None))
         rows.append({
             "model": p.name, "layers": p.layers, "hidden_size": p.hidden_size,

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import models  # noqa: F401  (registers the hwsim:: custom ops the recorder recognises)
 from workloads import flops as F
 from workloads.op import Op, OpKind, TableGeometry, Workload
 
@@ -116,6 +117,20 @@ class _Recorder(TorchDispatchMode):
             flops, paper = F.norm_flops(x.numel())
             dims = {"rows": x.numel() // width, "width": width, "elements": x.numel()}
             written_outs = written_outs[:1]  # mean / rstd statistics are not counted (see builders.norm_op)
+        elif packet is torch.ops.hwsim.rms_norm:
+            x, width = args[0], args[0].shape[-1]
+            kind, label = OpKind.NORM, "norm"
+            flops, paper = F.rms_norm_flops(x.numel())
+            dims = {"rows": x.numel() // width, "width": width, "elements": x.numel(), "rms": 1}
+        elif packet is torch.ops.hwsim.rotary:
+            q, batch, heads, rdims = args[0], args[2], args[3], args[4]
+            seq_len = q.shape[0] // batch
+            kind, label = OpKind.ROTARY, "rotary"
+            flops, paper = F.rotary_flops(q.shape[0], heads, rdims)
+            dims = {"batch": batch, "seq_len": seq_len, "heads": heads, "head_dim": q.shape[1] // heads,
+                    "rotary_dims": rdims, "tensors": 2}
+            # the cos and sin tables the model caches, (seq_len, rotary_dims) each (made inside the op here)
+            read["weights"] = read.get("weights", 0) + 2 * seq_len * rdims * q.element_size()
         elif packet is aten.gelu:
             x = args[0]
             kind, label = OpKind.ELEMENTWISE, "gelu"
@@ -191,8 +206,9 @@ def trace(module: torch.nn.Module, *inputs, name: str | None = None, record_stre
 
 
 def trace_preset(preset: str, seq_len: int, batch: int = 1, dtype: str = "bf16", device: str = "cpu",
-                 seed: int = 0, record_streams: bool = True) -> Workload:
-    """Trace one block of a named model preset (models.PRESETS) on Gaussian inputs.
+                 seed: int = 0, record_streams: bool = True, variant: str = "released", **options) -> Workload:
+    """Trace one block of a named model preset (models.PRESETS) on Gaussian inputs, with the preset's
+    block options, those of `variant` and `options` (as workloads.builders.preset_block takes them).
 
     device="meta" needs no memory and gives geometry only (no index streams); "cpu" runs for real.
     The model is randomly initialised: bucket statistics reflect LayerNorm-centred Gaussian inputs,
@@ -205,16 +221,19 @@ def trace_preset(preset: str, seq_len: int, batch: int = 1, dtype: str = "bf16",
     torch_dtype = {v: k for k, v in TORCH_DTYPES.items()}.get(dtype)
     if torch_dtype is None or not torch_dtype.is_floating_point:
         raise ValueError(f"dtype must be one of bf16, fp16, fp32, given {dtype!r}")
+    from workloads.builders import preset_options
+
     p = models.get_preset(preset)
+    config = p.block_config(**preset_options(p, variant, **options))
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        block = models.build_block(p.block_config(), device=device, dtype=torch_dtype)
+        block = models.build_block(config, device=device, dtype=torch_dtype)
     x = torch.randn(batch, seq_len, p.hidden_size, generator=gen, dtype=torch.float32).to(torch_dtype)
     x = x.to(device)
     w = trace(block, x, name=f"{preset}-s{seq_len}-b{batch}", record_streams=record_streams)
     meta = dict(w.meta, preset=preset, kind=p.kind, hidden_size=p.hidden_size, seq_len=seq_len, batch=batch,
-                heads=p.heads, dtype=dtype, layers=p.layers)
+                heads=p.heads, dtype=dtype, layers=p.layers, **preset_options(p, variant, **options))
     if p.tau is not None:
         meta.update(tau=p.tau, expand_bits=p.expand_bits, chunks=p.num_chunks)
     return Workload(w.name, w.ops, meta)

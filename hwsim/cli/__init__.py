@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.cli import paper, sim, validate
+from hwsim.cli import area, paper, sim, validate
 from hwsim.cli.args import Parser
 
-GROUPS = (paper, sim, validate)
+GROUPS = (paper, sim, validate, area)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,7 @@ def add_sim_options(p, engine=True):
                    help="lookup kernel for the torch lowering (default embedding_bag)")
     p.add_argument("--bank-mapping", dest="bank_mapping", choices=["interleaved", "by_table", "hashed"],
                    help="where table rows live in lookup banks (default interleaved)")
+    add_block_options(p)
     if engine:
         p.add_argument("--bucket-distribution", dest="bucket_distribution", choices=["uniform", "zipf"],
                        help="DES without index streams: how buckets are drawn (default uniform)")
@@ -41,6 +42,38 @@ def add_sim_options(p, engine=True):
         p.add_argument("--seed", type=int, help="DES: seed for drawn buckets")
         p.add_argument("--coarse", action="store_true", default=None,
                        help="DES: batch lookups per bank per tile (faster)")
+
+
+def add_block_options(p):
+    """Block options; default: the preset's own (its released model's), see models/presets.py."""
+    from workloads.builders import BLOCK_VARIANTS
+
+    p.add_argument("--blocks", choices=list(BLOCK_VARIANTS), default="released",
+                   help="block variant: the released models' (default), the paper's (LayerNorm, no rotary, no "
+                        "Memory Layer bias) or the calibration scripts' (bench)")
+    p.add_argument("--norm", choices=["layernorm", "rmsnorm"], help="block norms (default: the variant's)")
+    p.add_argument("--rotary-pct", dest="rotary_pct", type=float, metavar="P",
+                   help="rotary on this share of each head's dims, 0 to 1, 0 = none (default: the variant's)")
+    p.add_argument("--memory-bias", dest="memory_bias", action=argparse.BooleanOptionalAction,
+                   help="a bias on every Memory Layer (default: the variant's)")
+    p.add_argument("--residual", choices=["parallel", "sequential"], help="residual style (default: the variant's)")
+
+
+def block_options(args) -> dict:
+    """The block-option flags given (--norm, --rotary-pct, --memory-bias, --residual), as block() options."""
+    opts = {}
+    if getattr(args, "norm", None) is not None:
+        opts["norm"] = args.norm
+    pct = getattr(args, "rotary_pct", None)
+    if pct is not None:
+        if not 0 <= pct <= 1:  # also false for nan
+            raise ValueError(f"--rotary-pct: expected a number from 0 to 1 (0 = no rotary), given {pct}")
+        opts["rotary_pct"] = pct
+    if getattr(args, "memory_bias", None) is not None:
+        opts["memory_bias"] = args.memory_bias
+    if getattr(args, "residual", None) is not None:
+        opts["parallel_residual"] = args.residual == "parallel"
+    return opts
 
 
 def positive_arg(name: str, value: int) -> None:

@@ -103,7 +103,8 @@ def buckets(args) -> int:
 
     t0 = time.perf_counter()
     print(f"tracing one {args.model} block on {args.batch} x {args.seq_len} tokens ...", flush=True)
-    w = workloads.trace_preset(args.model, args.seq_len, batch=args.batch, seed=args.seed)
+    w = workloads.trace_preset(args.model, args.seq_len, batch=args.batch, seed=args.seed,
+                               variant=args.blocks)
     counts = bucket_counts(w, "all" if args.all_tables else "first_last")
     summary = bucket_summary(counts)
     write_csv(counts, out / "buckets.csv")
@@ -145,5 +146,8 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=16, help="sequences traced (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--all-tables", action="store_true", help="count every table, not only the first and last")
+    p.add_argument("--blocks", choices=["released", "paper"], default="released",
+                   help="block variant: the released model's (RMSNorm before the hashes; default) or the paper's "
+                        "(LayerNorm)")
     add_out(p)
     p.set_defaults(func=buckets)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from hwsim.cli.args import add_accel, add_model, add_out, add_sim_options, load_accel, positive_arg, sim_options
+from hwsim.cli.args import (add_accel, add_model, add_out, add_sim_options, block_options, load_accel, positive_arg,
+                            sim_options)
 from hwsim.io.files import out_dir, save_figure, write_csv
 from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 
@@ -11,8 +12,10 @@ from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 PAIRS = {"pythia-70m": "memoryformer-tiny", "pythia-160m": "memoryformer-small", "pythia-410m": "memoryformer-base"}
 
 
-def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, dtype: str = "bf16"):
-    """A block of a model preset: closed form, or traced on real tensors (with index streams)."""
+def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, dtype: str = "bf16",
+                    variant: str = "released", **options):
+    """A block of a model preset (its released block options, then `variant`'s, then `options`): closed
+    form, or traced on real tensors (with index streams)."""
     import models
     import workloads
 
@@ -20,11 +23,20 @@ def preset_workload(name: str, seq_len: int, batch: int, traced: bool = False, d
         p = models.get_preset(name)
     except ValueError as e:
         raise ValueError(f"--model: {e}") from None
-    if traced:
-        print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...", file=sys.stderr,
-              flush=True)
-        return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype), p
-    return workloads.builders.preset_block(p, seq_len, batch, dtype), p
+    try:
+        if traced:
+            print(f"tracing one {name} block ({batch} x {seq_len} tokens) for its index streams ...",
+                  file=sys.stderr, flush=True)
+            return workloads.trace_preset(name, seq_len, batch=batch, dtype=dtype, variant=variant, **options), p
+        return workloads.builders.preset_block(p, seq_len, batch, dtype, variant, **options), p
+    except ValueError as e:  # e.g. a --rotary-pct that gives an odd number of rotary dims for this model
+        raise ValueError(f"--model {name} with these block options: {e}") from None
+
+
+def block_label(workload) -> str:
+    """The block options a Workload was built with, for output files: 'norm=rmsnorm;rotary_pct=0.25;...'."""
+    keys = ("norm", "rotary_pct", "parallel_residual", "linear_bias", "memory_bias", "weighting")
+    return ";".join(f"{k}={workload.meta[k]}" for k in keys if k in workload.meta)
 
 
 def _op_table(result):
@@ -47,8 +59,9 @@ def simulate(args) -> int:
     positive_arg("--seq-len", args.seq_len)
     positive_arg("--batch", args.batch)
     accel = load_accel("--accel", args.accel)
+    w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced, variant=args.blocks,
+                                **block_options(args))
     out = out_dir(args.out)
-    w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced)
     opts = sim_options(args)
     if args.engine == "des":
         opts["progress"] = True
@@ -60,7 +73,7 @@ def simulate(args) -> int:
     summary.insert(0, "scope", ["block", "model"])
     write_csv(summary, out / "summary.csv")
     print(f"{args.model} block, {args.batch} x {args.seq_len} tokens on {accel.name} ({args.engine} engine, "
-          f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering):")
+          f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering; {block_label(w)}):")
     print(_op_table(r))
     s, m = r.summary(), r.summary(layers=preset.layers)
     print(f"block: {fmt_time(s['latency_s'])}, {fmt_energy(s['energy_j'])}, {fmt_flops(s['flops'])} "
@@ -83,17 +96,19 @@ def simulate(args) -> int:
     return 0
 
 
-def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batch: int, engine: str, opts) -> list:
+def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batch: int, engine: str, opts,
+                 variant: str = "released", block_opts=None) -> list:
     import hwsim
 
     rows = []
+    blocks = {p: preset_workload(p, seq_len, batch, variant=variant, **(block_opts or {}))
+              for p in (transformer, memoryformer)}
     for name in accels:
         accel = load_accel("--accel", name)
         res = {}
-        for preset in (transformer, memoryformer):
-            w, p = preset_workload(preset, seq_len, batch)
+        for p, (w, preset) in blocks.items():
             try:  # a model that does not fit this machine's DRAM gets no time, and one line saying why
-                res[preset] = hwsim.simulate(w, accel, engine=engine, layers=p.layers, **opts)
+                res[p] = hwsim.simulate(w, accel, engine=engine, layers=preset.layers, **opts)
             except hwsim.FootprintError as e:
                 print(f"hwsim compare: skipped {accel.name}: {e}", file=sys.stderr)
                 break
@@ -110,7 +125,9 @@ def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batc
                      "energy_ratio": m.energy_j / t.energy_j,
                      "transformer_bound": next(iter(t.bound_shares()), ""),
                      "memoryformer_bound": next(iter(m.bound_shares()), ""),
-                     "memoryformer_bound_shares": ";".join(f"{k}={v:.2f}" for k, v in m.bound_shares().items())})
+                     "memoryformer_bound_shares": ";".join(f"{k}={v:.2f}" for k, v in m.bound_shares().items()),
+                     "transformer_block": block_label(blocks[transformer][0]),
+                     "memoryformer_block": block_label(blocks[memoryformer][0])})
     return rows
 
 
@@ -125,15 +142,19 @@ def compare(args) -> int:
         raise ValueError(f"--model: expected one of {', '.join(PAIRS)} (compared with its MemoryFormer of the same "
                          f"size), given {args.model!r}")
     accels = hwsim.list_presets() if args.accel == "all" else [a for a in args.accel.split(",") if a]
+    block_opts = block_options(args)
+    for preset in (args.model, PAIRS[args.model]):  # bad block options fail here, before any file is written
+        preset_workload(preset, args.seq_len, args.batch, variant=args.blocks, **block_opts)
     out = out_dir(args.out)
     opts = sim_options(args)
     df = pd.DataFrame(compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch, args.engine,
-                                   opts))
+                                   opts, args.blocks, block_opts))
     if df.empty:
         raise ValueError("no accelerator holds both models (see the lines above)")
     write_csv(df, out / "compare.csv")
     print(f"{args.model} vs {PAIRS[args.model]} blocks, {args.batch} x {args.seq_len} tokens ({args.engine}): "
           "MemoryFormer / Transformer")
+    print(f"  {args.model}: {df['transformer_block'].iloc[0]}\n  {PAIRS[args.model]}: {df['memoryformer_block'].iloc[0]}")
     show = pd.DataFrame({
         "accelerator": df["accelerator"],
         "T time": df["transformer_latency_s"].map(fmt_time), "MF time": df["memoryformer_latency_s"].map(fmt_time),
@@ -155,8 +176,8 @@ def roofline(args) -> int:
 
     positive_arg("--seq-len", args.seq_len)
     accel = load_accel("--accel", args.accel)
+    w, p = preset_workload(args.model, args.seq_len, args.batch, variant=args.blocks, **block_options(args))
     out = out_dir(args.out)
-    w, p = preset_workload(args.model, args.seq_len, args.batch)
     r = hwsim.simulate(w, accel, layers=p.layers, **sim_options(args))
     df = r.ops[["op", "kind", "flops", "dram_bytes", "time_s", "bound"]].copy()
     df["intensity_flops_per_byte"] = df["flops"] / df["dram_bytes"].where(df["dram_bytes"] > 0)

@@ -28,6 +28,8 @@ def validate(args) -> int:
         rows=("abs_error_pct", "size"), median_abs_error_pct=("abs_error_pct", "median"),
         worst_pct=("error_pct", lambda e: e.loc[e.abs().idxmax()] if e.notna().any() else float("nan")))
     print(by.round(1).to_string())
+    for line in s["skipped"]:
+        print(f"{args.measured}: {line}; row skipped")
     print(f"{args.measured} on {args.accel}: {s['predicted']} of {s['rows']} rows predicted; median absolute error "
           f"{s['median_abs_error_pct']:.1f}%, {100 * s['within_25_pct']:.0f}% of rows within 25%")
     if "energy_rows" in s:
@@ -41,8 +43,8 @@ def register(sub) -> None:
     """Add this group's subcommands to the `hwsim` parser."""
     p = sub.add_parser("validate", help="predict measured rows -> validation.csv",
                        description="Rebuilds the workload of every row of a measured CSV (the schema of "
-                                   "calibration/h200/measured.csv), predicts its time (and energy where the row has "
-                                   "joules_per_call) and writes validation.csv: the input columns plus predicted_us, "
+                                   "data/calibration/h200/measured.csv; an optional timing column says wall or kernel time), "
+                                   "predicts its time (and energy where the row has joules_per_call) and writes validation.csv: the input columns plus predicted_us, "
                                    "error_pct (and predicted_j, energy_error_pct). Prints the median absolute error "
                                    "and the share of rows within 25%.")
     p.add_argument("measured", metavar="MEASURED.csv")

@@ -21,6 +21,7 @@ refused as likely unit mistakes (hwsim/config/plausible.py). The mapping:
     memory.dram.row_buffer            memory.dram.row_buffer_bytes            B (optional)
     memory.dram.energy_per_byte       memory.dram.energy_per_byte_j           J/B
     memory.dram.efficiency / channels / banks_per_channel (same names)       fraction, counts
+    memory.dram.weight_stream_efficiency   (same name; optional)             fraction
     memory.sram[i].capacity / bandwidth / latency / energy_per_byte -> *_bytes, *_bytes_per_s, *_s, *_j
     memory.sram[i].kind               (same name; optional)                   "cache" | "scratchpad"
     lookup.bank_width / capacity      lookup.bank_width_bytes / capacity_bytes  B
@@ -32,6 +33,7 @@ refused as likely unit mistakes (hwsim/config/plausible.py). The mapping:
     energy.mac.{dtype}                energy.mac_j_per_flop[dtype]            J/FLOP
     energy.vector_op                  energy.vector_op_j_per_flop             J/FLOP
     energy.hash_per_chunk             energy.hash_per_chunk_j                 J
+    area.node / dram_interface        (same names; optional section)          labels (hwsim.area)
 
 Either spelling is accepted on input (YAML files use the left column, sweeps may use the right).
 What the numbers mean, where the engines need to agree:
@@ -74,7 +76,7 @@ from .plausible import implausible
 from .units import fmt_bandwidth, fmt_bytes, fmt_flop_rate, fmt_time
 
 __all__ = ["Accelerator", "Compute", "MatrixUnit", "VectorUnit", "HashUnit", "Memory", "Dram", "SramLevel",
-           "Lookup", "GatherPoint", "Runtime", "Energy", "DtypeMap", "DTYPES", "ConfigError", "Problem",
+           "Lookup", "GatherPoint", "Runtime", "Energy", "Area", "DtypeMap", "DTYPES", "ConfigError", "Problem",
            "load_accelerator", "validate_accelerator", "list_presets", "override", "PRESET_DIR"]
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -132,10 +134,17 @@ class Dram(_Part):
     banks_per_channel: Count
     row_buffer_bytes: Bytes | None = Field(None, alias="row_buffer")
     energy_per_byte_j: JoulesPerByte = Field(alias="energy_per_byte")
+    # Fraction of peak that skinny products (1 to ~256 tokens) reach while streaming their weight: a
+    # short kernel whose few output tiles cannot keep as many reads in flight as a copy. None = efficiency.
+    weight_stream_efficiency: Fraction | None = None
 
     @property
     def sustained_bandwidth_bytes_per_s(self) -> float:
         return self.bandwidth_bytes_per_s * self.efficiency
+
+    @property
+    def weight_stream_bandwidth_bytes_per_s(self) -> float:
+        return self.bandwidth_bytes_per_s * (self.weight_stream_efficiency or self.efficiency)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -161,6 +170,7 @@ class SramLevel(_Part):
     capacity_bytes: Bytes = Field(alias="capacity")
     bandwidth_bytes_per_s: Bandwidth = Field(alias="bandwidth")
     latency_s: Seconds = Field(alias="latency")
+    banks: Count          # independent arrays: the area model prices their periphery (hwsim.area)
     energy_per_byte_j: JoulesPerByte = Field(alias="energy_per_byte")
 
 
@@ -242,6 +252,18 @@ class Energy(_Part):
     notes: str = ""
 
 
+# What hwsim.area needs beyond the timing model; the per-node constants live in hwsim/area.py.
+NODES = ("N7", "N5", "4N", "N3E", "Intel7")
+DRAM_INTERFACES = ("hbm2", "hbm2e", "hbm3", "hbm3e", "ddr5", "lpddr5")
+
+
+class Area(_Part):
+    # process node whose bitcell and logic density price the chip; None: from technology_nm
+    node: Annotated[Literal[NODES], choice(*NODES)] | None = None
+    # the DRAM standard whose PHY and controller sit on the die; None: from kind (cpu ddr5, npu lpddr5, else hbm3)
+    dram_interface: Annotated[Literal[DRAM_INTERFACES], choice(*DRAM_INTERFACES)] | None = None
+
+
 class Accelerator(_Part):
     name: Text
     description: str = ""
@@ -255,6 +277,7 @@ class Accelerator(_Part):
     lookup: Lookup
     runtime: Runtime
     energy: Energy
+    area: Area | None = None  # optional: node and DRAM interface for the area model
 
     @model_validator(mode="after")
     def _energy_for_every_dtype_and_plausible(self):

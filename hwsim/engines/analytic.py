@@ -50,6 +50,12 @@ class KernelCost:
     served_bytes: tuple = ()  # how sram_bytes splits over the levels (energy)
 
 
+def scratchpad_bytes(accel) -> float:
+    """Capacity of the software-managed on-chip memory that may hold activations between ops (0: none);
+    what `hwsim.lowering.lower` takes as scratchpad_bytes."""
+    return next((level.capacity_bytes for level in accel.memory.sram if level.kind == "scratchpad"), 0.0)
+
+
 def _scratchpad(accel) -> int | None:
     return next((i for i, level in enumerate(accel.memory.sram) if level.kind == "scratchpad"), None)
 
@@ -93,6 +99,16 @@ def _gemm_cost(k: Kernel, accel, b: int, onchip_read: float, onchip_write: float
         dram = max(compulsory, a_dram * math.ceil(n / s) + b_bytes * math.ceil(m / s) + c_dram + bias)
     tile = a_bytes * math.ceil(n / tn) + b_bytes * math.ceil(m / tm) + c_bytes + bias if cache else 0.0
     return compute, dram, tile
+
+
+def gemm_stream_bandwidth(k: Kernel, accel, dram_bytes: float, b: int) -> float:
+    """DRAM bandwidth a product streams at. When the weight (k x n) is at least half its DRAM traffic (a
+    skinny product: few tokens against a large weight) it reaches `weight_stream_efficiency` of peak, less
+    than a copy; every other product streams at the copy rate."""
+    dram = accel.memory.dram
+    _, n, kk = k.gemm
+    weight_dominated = kk * n * b >= 0.5 * dram_bytes
+    return dram.weight_stream_bandwidth_bytes_per_s if weight_dominated else dram.sustained_bandwidth_bytes_per_s
 
 
 def _attention_compute(k: Kernel, accel) -> float:
@@ -155,7 +171,8 @@ def _cost(k: Kernel, accel, stats, tables_resident: bool, onchip: bool) -> Kerne
         # (dedicated lookup memories sum rows in adder trees beside the banks, at the rate rows arrive)
         v = accel.compute.vector
         terms["compute"] = k.flops / _rate(v.peak_flops_per_s, v.efficiency, k.dtype)
-    streamed_s = dram_bytes / dram.sustained_bandwidth_bytes_per_s
+    streamed_s = dram_bytes / (dram.sustained_bandwidth_bytes_per_s if k.gemm is None
+                               else gemm_stream_bandwidth(k, accel, dram_bytes, b))
     if levels and k.gemm is None:
         through[0] += dram_bytes  # streamed DRAM bytes reach the cores through the level nearest DRAM
     if k.gather is not None:

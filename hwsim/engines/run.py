@@ -1,21 +1,17 @@
 """The analytic engine end to end: lower the ops, cost each kernel, run the launch pipeline, assemble."""
 from __future__ import annotations
 
-from hwsim.engines.analytic import kernel_cost, schedule
+from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.engines.assemble import assemble
 from hwsim.lowering import lower
 from hwsim.result import Result
 
 
-def scratchpad_bytes(accel) -> float:
-    """Capacity of the software-managed on-chip memory that may hold activations between ops (0: none)."""
-    return next((level.capacity_bytes for level in accel.memory.sram if level.kind == "scratchpad"), 0.0)
-
-
 def kernel_costs(workload, accel, opts) -> list:
     """Every kernel of the workload, lowered and costed alone (KernelCost, in launch order)."""
     kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                    opts["block_d"], simt=accel.kind == "gpu", scratchpad_bytes=scratchpad_bytes(accel))
+                    opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores,
+                    scratchpad_bytes=scratchpad_bytes(accel))
     streams = {op.name: op.index_stream for op in workload.ops}
     return [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"], opts["tables_resident"])
             for k in kernels]

@@ -31,7 +31,7 @@ class Progress(NoProgress):
 
     def close(self, interrupted: bool = False) -> None:
         if interrupted:  # the bar stays on screen, saying where the run stopped
-            self.bar.set_postfix_str("interrupted", refresh=False)
+            self.bar.set_postfix_str("interrupted", refresh=True)
         self.bar.close()
 
 

@@ -50,7 +50,8 @@ def bucket_histograms(df):
     return fig
 
 
-KIND_MARKERS = {"matmul": "s", "attention": "D", "lookup": "o", "hash": "^", "norm": "v", "elementwise": "x"}
+KIND_MARKERS = {"matmul": "s", "attention": "D", "lookup": "o", "hash": "^", "norm": "v", "elementwise": "x",
+                "rotary": "P"}
 
 
 def roofline(df, accel, title: str):

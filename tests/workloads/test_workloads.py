@@ -50,9 +50,13 @@ def test_meta_trace_equals_closed_form(name, seq_len):
     traced = trace(blk, x)
     assert "unmodelled_ops" not in traced.meta
     assert not traced.has_index_streams  # meta tensors carry geometry only
+    assert_same_ops(traced, workloads.builders.preset_block(p, seq_len))  # the released block options
+    # and the paper's block of the same preset
+    paper = models.build_block(p.block_config(**workloads.builders.preset_options(p, "paper")), device="meta",
+                               dtype=torch.bfloat16)
     a = preset_block_args(p)
     built = block(a["kind"], a["hidden_size"], seq_len, 1, a["heads"], a["tau"], a["expand_bits"])
-    assert_same_ops(traced, built)
+    assert_same_ops(trace(paper, x), built)
 
 
 @pytest.mark.parametrize("kind,cfg,kw", [

@@ -1,6 +1,6 @@
 """The `hwsim` command line, run in-process: files written, numbers in them, and bad input in one line.
 
-Expected numbers come from the reference (../shared/reference/memoryformer.md: the paper's formulas and
+Expected numbers come from the reference (the MemoryFormer paper, arXiv 2411.12992: its formulas and
 tables), never from the program's own output.
 """
 from pathlib import Path
@@ -12,7 +12,7 @@ from hwsim.cli import main
 from hwsim.config import PRESET_DIR
 
 REPO = Path(__file__).resolve().parents[3]
-MEASURED = REPO.parent / "shared" / "calibration" / "h200" / "measured.csv"
+MEASURED = REPO / "data" / "calibration" / "h200" / "measured.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # what each subcommand writes (DESIGN: each writes CSV, and PNG where it plots, into --out DIR)
@@ -24,6 +24,7 @@ WRITES = {
     "compare": ["compare.csv"],
     "roofline": ["roofline.csv", "roofline.png"],
     "validate": ["validation.csv"],
+    "area": ["area.csv"],
 }
 
 
@@ -118,10 +119,47 @@ def test_compare(capsys, tmp_path):
     assert (df["flops_ratio"] < 1).all()
 
 
+def test_compare_block_options(capsys, tmp_path):
+    import hwsim
+    import workloads
+
+    out = run_ok(capsys, tmp_path, "compare", "--accel", "h200", "--seq-len", 256, "--blocks", "paper")
+    df = pd.read_csv(tmp_path / "compare.csv")
+    # the paper's blocks: block()'s defaults, d 1024 and 16 heads (reference Table 1)
+    paper_mf = hwsim.simulate(workloads.block("memoryformer", 1024, 256, heads=16), "h200")
+    assert df.loc[0, "memoryformer_latency_s"] == pytest.approx(paper_mf.latency_s, rel=1e-12)
+    assert "norm=layernorm;rotary_pct=0.0" in df.loc[0, "memoryformer_block"]
+    assert "memory_bias=False" in out
+    run_ok(capsys, tmp_path, "compare", "--accel", "h200", "--seq-len", 256, "--norm", "layernorm",
+           "--rotary-pct", 0.5, "--no-memory-bias", "--residual", "sequential")
+    df = pd.read_csv(tmp_path / "compare.csv")
+    assert df.loc[0, "transformer_block"] == ("norm=layernorm;rotary_pct=0.5;parallel_residual=False;"
+                                              "linear_bias=True")
+    assert df.loc[0, "memoryformer_block"] == ("norm=layernorm;rotary_pct=0.5;parallel_residual=False;"
+                                               "memory_bias=False;weighting=official")
+
+
+def test_simulate_memory_bias_flag(capsys, tmp_path):
+    for flag, adds in [("--memory-bias", 5), ("--no-memory-bias", 0)]:
+        run_ok(capsys, tmp_path, "simulate", "--seq-len", 64, flag)
+        ops = pd.read_csv(tmp_path / "ops.csv")
+        assert ops["op"].str.endswith(".add").sum() == adds  # one per Memory Layer: q, k, v, m1, m2
+
+
+@pytest.mark.parametrize("command", ["simulate", "compare", "roofline"])
+@pytest.mark.parametrize("value,needle", [(1.5, "--rotary-pct"), (-0.25, "--rotary-pct"), (0.3, "19 rotary dims")])
+def test_bad_rotary_pct(capsys, tmp_path, command, value, needle):
+    line = one_error_line(capsys, command, "--rotary-pct", value, "--seq-len", 64, "--out", tmp_path / "out")
+    assert needle in line and str(value) in line
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
 def test_roofline(capsys, tmp_path):
     run_ok(capsys, tmp_path, "roofline", "--seq-len", 256)
     df = pd.read_csv(tmp_path / "roofline.csv")
-    assert len(df) == 14  # a MemoryFormer block in closed form (shared Q/K/V hash): 14 ops
+    # the released MemoryFormer block in closed form: 14 ops (shared Q/K/V hash), + a bias add per Memory Layer
+    # (5) + rotary on q and k (1)
+    assert len(df) == 14 + 5 + 1
     with_bytes = df[df["dram_bytes"] > 0]
     assert ((with_bytes["intensity_flops_per_byte"] - with_bytes["flops"] / with_bytes["dram_bytes"]).abs()
             <= 1e-9 * with_bytes["intensity_flops_per_byte"]).all()
@@ -138,6 +176,18 @@ def test_validate(capsys, tmp_path):
     err = 100 * (df["predicted_us"] - df["time_us"]) / df["time_us"]
     assert (df["error_pct"] - err).abs().max() < 1e-6
     assert "median absolute error" in out
+
+
+def test_validate_reports_a_row_of_unknown_timing_in_one_line(capsys, tmp_path):
+    rows = pd.read_csv(MEASURED).iloc[:3].assign(timing=["wall", "profiled", "kernel"])
+    path = tmp_path / "timed.csv"
+    rows.to_csv(path, index=False)
+    out = run_ok(capsys, tmp_path / "out", "validate", path, "--accel", "h200")
+    skipped = [line for line in out.splitlines() if "skipped" in line]
+    assert skipped == [f"{path}: line 3: timing 'profiled' is not one of wall, kernel; row skipped"]
+    assert "2 of 2 rows predicted" in out
+    df = pd.read_csv(tmp_path / "out" / "validation.csv")
+    assert df["predicted_us"].isna().tolist() == [False, True, False]
 
 
 def test_buckets_small(capsys, tmp_path):

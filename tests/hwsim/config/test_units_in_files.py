@@ -98,10 +98,3 @@ def test_clock_and_core_overrides_scale_the_peaks_unless_given():
     given = h.with_overrides({"clock": "3.96 GHz", "compute.matrix.peak.bf16": "1 PFLOP/s"})
     assert given.compute.matrix.peak_flops_per_s["bf16"] == 1e15
     assert given.compute.matrix.peak_flops_per_s["fp16"] == pytest.approx(2 * 989e12)
-
-
-def test_sram_banks_are_no_longer_a_key(tmp_path):
-    data = h200_data()
-    data["memory"]["sram"][0]["banks"] = 120
-    with pytest.raises(ConfigError, match=r"memory.sram\[0\].banks: unknown key"):
-        load_accelerator(write(tmp_path, data))

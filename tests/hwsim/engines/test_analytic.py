@@ -1,7 +1,7 @@
 """Analytic engine: physical properties that hold for any workload and machine, and hand-derived checks.
 
 Expected values come from the accelerator configs' datasheet numbers, the reference (paper) shapes and
-the calibration README (../shared/calibration/h200/README.md), never from the engine's own output.
+the calibration README (data/calibration/h200/README.md), never from the engine's own output.
 """
 import math
 
@@ -48,7 +48,9 @@ def block_workloads(draw):
     hidden = 64 * draw(st.integers(1, 4))
     return workloads.block(kind, hidden, draw(st.integers(1, 128)), draw(st.integers(1, 2)),
                            expand_bits=draw(st.integers(0, 2)), dtype=draw(st.sampled_from(["bf16", "fp32"])),
-                           share_qkv_hash=draw(st.booleans()))
+                           share_qkv_hash=draw(st.booleans()), norm=draw(st.sampled_from(["layernorm", "rmsnorm"])),
+                           rotary_pct=draw(st.sampled_from([0.0, 0.25, 1.0])), memory_bias=draw(st.booleans()),
+                           linear_bias=draw(st.booleans()), parallel_residual=draw(st.sampled_from([None, False, True])))
 
 
 any_workload = st.one_of(layer_workloads(), block_workloads())
@@ -196,6 +198,30 @@ def test_one_gib_copy_on_h200_is_dram_bound_at_the_streaming_rate():
     assert r.latency_s >= expected
 
 
+def test_one_token_product_on_h200_streams_its_weight_below_the_copy_rate():
+    h200 = load_accelerator("h200")
+    d = 2048
+    r = simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), h200, lowering="fused")
+    weight = d * d * 2
+    # h200.yaml: 4.8 TB/s datasheet x weight_stream_efficiency 0.55 for a product whose traffic is its weight
+    assert r.ops.loc[0, "dram_s"] == pytest.approx((weight + 2 * d * 2) / (4.8e12 * 0.55), rel=1e-9)
+    assert r.kernels.loc[0, "bound"] == "dram"  # the kernel; the op as a whole waits for its launch
+    # without the field the product streams at the copy rate (efficiency 0.88): strictly faster
+    plain = h200.with_overrides({"memory.dram.weight_stream_efficiency": None})
+    assert plain.memory.dram.weight_stream_bandwidth_bytes_per_s == plain.memory.dram.sustained_bandwidth_bytes_per_s
+    assert simulate(workloads.layer("linear", 1, d, d, dtype="bf16"), plain, lowering="fused").ops.loc[
+        0, "dram_s"] == pytest.approx((weight + 2 * d * 2) / (4.8e12 * 0.88), rel=1e-9)
+
+
+@pytest.mark.parametrize("tokens", [2048, 8192])
+def test_wide_products_are_not_weight_streams(tokens):
+    # activations in plus results out outweigh the d x d weight: the product streams at the copy rate
+    h200 = load_accelerator("h200")
+    plain = h200.with_overrides({"memory.dram.weight_stream_efficiency": None})
+    w = workloads.layer("linear", tokens, 2048, 2048, dtype="bf16")
+    assert simulate(w, h200).ops.loc[0, "dram_s"] == simulate(w, plain).ops.loc[0, "dram_s"]
+
+
 def test_lookup_on_h200_is_latency_bound_and_linear_in_tokens_at_large_token_counts():
     h200 = load_accelerator("h200")
     d, tau = 512, 8
@@ -327,3 +353,74 @@ def test_memoryformer_block_is_faster_than_the_transformer_on_the_lookup_asic():
     rm, rt = simulate(mf, lut, tables_resident=True), simulate(tf, lut, tables_resident=True)
     assert rm.latency_s < rt.latency_s
     assert set(rm.ops.loc[rm.ops["kind"] == "lookup", "bound"]) == {"banks"}
+
+
+# ---- hand-derived operating points on the 2-core CPU (cpu-2core.yaml) ------------------------------------
+# Little's law on each core's outstanding misses: threads_in_flight = 2 cores x 16 L1 fill buffers, each
+# dependent row read waits the LLC lookup of its row id (33 ns) plus DRAM (99 ns): 132 ns per cache line.
+CPU_STEP_S = 33e-9 + 99e-9
+CPU_LINE = 64
+
+
+def _kernel(r, suffix):
+    (row,) = r.kernels[r.kernels["kernel"].str.endswith(suffix)].to_dict("records")
+    return row
+
+
+@pytest.mark.parametrize("dtype,d", [("fp32", 512), ("bf16", 2048)])
+def test_cpu_embedding_bag_at_many_tokens_is_bound_by_fill_buffers(dtype, d):
+    cpu = load_accelerator("cpu-2core")
+    n, k = 4096, d // 8
+    row_bytes = d * (4 if dtype == "fp32" else 2)
+    r = simulate(workloads.layer("memory", n, d, d, tau=8, dtype=dtype), cpu, lowering="torch")
+    eb = _kernel(r, ":embedding_bag")
+    # 4096 tokens touch every row of every table; repeats hit for the share of the table the 3.75 MiB LLC
+    # share holds, and a hit waits the LLC (33 ns) instead of DRAM (99 ns)
+    total, table = n * k * row_bytes, k * 256 * row_bytes
+    miss = 1 - (total - table) / total * min(1.0, 3.75 * 2**20 / table)
+    step = 33e-9 + miss * 99e-9 + (1 - miss) * 33e-9
+    # every row is read whole, one fill buffer per 64 B line: n K lines-per-row line reads over 32 buffers
+    expected = n * k * (row_bytes // CPU_LINE) * step / 32
+    assert eb["latency_s"] == pytest.approx(expected, rel=1e-6)
+    assert eb["bound"] == "latency"
+    # about 15.5 GB/s of gathered rows when they miss, whatever the row size (measured: near 15 GB/s)
+    assert total / eb["busy_s"] == pytest.approx(2 * 16 * CPU_LINE / CPU_STEP_S, rel=0.07)
+
+
+def test_cpu_embedding_bag_of_one_token_runs_on_one_core():
+    # embedding_bag splits its work over bags: one token is one bag, so only one core's 16 buffers work
+    cpu = load_accelerator("cpu-2core")
+    d = 2048
+    one = _kernel(simulate(workloads.layer("memory", 1, d, d, tau=8, dtype="fp32"), cpu, lowering="torch"),
+                  ":embedding_bag")
+    lines = (d // 8) * (d * 4 // CPU_LINE)
+    assert one["latency_s"] == pytest.approx(lines * CPU_STEP_S / 16, rel=0.02)
+
+
+def test_cpu_fp32_matrix_vector_product_streams_its_weight_once():
+    cpu = load_accelerator("cpu-2core")
+    d = 2048
+    r = simulate(workloads.layer("linear", 1, d, d, dtype="fp32"), cpu, lowering="torch")
+    (k,) = r.kernels.to_dict("records")  # no packing, no 16-row tile: AVX-512 dot products
+    assert k["unit"] == "vector"
+    assert k["dram_s"] == pytest.approx((d * d + 2 * d) * 4 / 46.4e9, rel=1e-6)  # cpu-2core.yaml: 46.4 GB/s
+
+
+@pytest.mark.parametrize("tokens,dtype", [(16, "fp32"), (1, "bf16"), (1024, "bf16")])
+def test_cpu_products_pack_their_weight_first(tokens, dtype):
+    cpu = load_accelerator("cpu-2core")
+    d = 1024
+    w_bytes = d * d * (4 if dtype == "fp32" else 2)
+    r = simulate(workloads.layer("linear", tokens, d, d, dtype=dtype), cpu, lowering="torch")
+    pack, product = r.kernels.to_dict("records")
+    assert pack["kernel"].endswith(":weight_pack") and product["unit"] == "matrix"
+    # one read and one write of the weight at the streaming rate, before the product starts
+    assert pack["dram_bytes"] == 2 * w_bytes
+    assert pack["dram_s"] == pytest.approx(2 * w_bytes / 46.4e9, rel=1e-9)
+    assert product["start_s"] >= pack["end_s"]
+
+
+@pytest.mark.parametrize("preset", ["h200", "h100", "a100"])
+def test_gpu_products_do_not_pack(preset):
+    r = simulate(workloads.layer("linear", 16, 1024, 1024, dtype="bf16"), preset, lowering="torch")
+    assert list(r.kernels["unit"]) == ["matrix"]
