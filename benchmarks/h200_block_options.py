@@ -1,7 +1,7 @@
 """Measure on a GPU what rotary, RMSNorm and Memory Layer biases add to a block, eager PyTorch.
 
 Self-contained (runs where only torch and triton are installed): the blocks of
-../shared/calibration/h200/h200_bench.py (TBlock, MFBlock: pre-LayerNorm, sequential residuals, the
+data/calibration/h200/h200_bench.py (TBlock, MFBlock: pre-LayerNorm, sequential residuals, the
 bench's 16-kernel hash, embedding_bag lookups) with the released models' options switched on one at a
 time: rotary as gpt-neox runs it (apply_rotary_pos_emb_torch on cached cos/sin, partial: slice + cat),
 gpt-neox's RMSNorm (x.norm, * d^-1/2, + eps, divide, scale), a bias added after every Memory Layer, the

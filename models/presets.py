@@ -12,7 +12,7 @@ released models.
 
 `block_options()` gives these options as keyword arguments of workloads.block and the block configs;
 workloads.builders.BLOCK_VARIANTS replaces some of them for the "paper" blocks (what the paper's FLOP
-formulas count) and the "bench" blocks (what ../shared/calibration/*/ ran).
+formulas count) and the "bench" blocks (what data/calibration/*/ ran).
 """
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ BLOCK_OPTIONS = {
 # - "paper": what the paper's FLOP formulas count (LayerNorm, no rotary, no Memory Layer bias, paper
 #   weighting; residuals and Linear biases as the preset). block()'s defaults are this block, and the
 #   paper's Figure 1 and Tables 1, 3 and 5 (workloads.paper) use it.
-# - "bench": what ../shared/calibration/h200/h200_bench.py (TBlock, MFBlock; cpu_bench.py imports them) ran
+# - "bench": what data/calibration/h200/h200_bench.py (TBlock, MFBlock; cpu_bench.py imports them) ran
 #   and hwsim.validate rebuilds: pre-LayerNorm, no rotary, sequential residuals, Linear biases, no
 #   Memory Layer bias, every Memory Layer hashing its own input.
 PAPER_BLOCK = {"transformer": dict(norm="layernorm", rotary_pct=0.0),

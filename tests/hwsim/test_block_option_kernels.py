@@ -3,7 +3,7 @@ calibration rows still rebuilt as the blocks the scripts ran.
 
 Expected kernel counts come from torch.profiler on an H200 (benchmarks/data/h200_kernel_counts.csv, taken by
 benchmarks/h200_block_options.py) and from the ops the eager implementations dispatch; the bench blocks from
-../shared/calibration/h200/h200_bench.py, read by hand.
+data/calibration/h200/h200_bench.py, read by hand.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.workloads.test_workloads import assert_same_ops
 from workloads import OpKind, block, trace
 
 REPO = Path(__file__).resolve().parents[2]
-MEASURED = REPO.parent / "shared" / "calibration" / "h200" / "measured.csv"
+MEASURED = REPO / "data" / "calibration" / "h200" / "measured.csv"
 KERNEL_COUNTS = REPO / "benchmarks" / "data" / "h200_kernel_counts.csv"
 
 
