@@ -153,6 +153,14 @@ def cpu_row_loads(row_bytes: int, parallel_items: int, cores: int) -> float:
     return min(1.0, parallel_items / max(cores, 1)) / lines
 
 
+def cpu_lookup_extra(row_bytes: int, parallel_items: int, tokens: int, cores: int) -> dict:
+    """Kernel.extra of a CPU row-gathering kernel: its loads in flight (cpu_row_loads), and how many tokens
+    its cores work on at once (`lockstep_tokens`): they walk the tables together, so a row one core reads
+    is no hit for another core reading it at the same time, only for tokens that come later."""
+    return {"loads_per_thread": cpu_row_loads(row_bytes, parallel_items, cores),
+            "lockstep_tokens": max(1, min(tokens, cores))}
+
+
 def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = True, cores: int = 1) -> list[Kernel]:
     """simt: GPU kernels give each output element its own thread, so each element is a chain of
     dependent reads; CPU kernels walk a row at a time with SIMD and prefetch, so each row is one, holding
@@ -174,15 +182,15 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
         ks.append(_elementwise(op, "offset2bag", n * k, i64, i64))
         ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
                          n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
-                         extra={} if simt else {"loads_per_thread": cpu_row_loads(row_bytes, n, cores)}))
+                         extra={} if simt else cpu_lookup_extra(row_bytes, n, n, cores)))
         return ks
     if impl == "gather_sum":
         # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)
         mat = n * k * h
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, n * k * i64, mat * b,
                        gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt
-                              else cpu_row_loads(row_bytes, n * k, cores)}),
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD} if simt
+                       else cpu_lookup_extra(row_bytes, n * k, n, cores)),
                 _elementwise(op, "weights_cast", n * k, f32, b),
                 _elementwise(op, "mul_weights", mat, 2 * b, b),
                 _elementwise(op, "sum_k", mat, b, 0)]
@@ -245,8 +253,8 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
         n, h = op.dims["tokens"], op.dims["width"]
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, op.bytes_read["indices"],
                        op.total_bytes_written, gather=lookup_gather(op, chains=n * (h if simt else 1), chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt
-                              else cpu_row_loads(op.table.row_bytes, n, cores)})]
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD} if simt
+                       else cpu_lookup_extra(op.table.row_bytes, n, n, cores))]
     if op.kind is OpKind.LOOKUP:
         return torch_lookup_kernels(op, lookup_impl, block_d, simt, cores)
     if op.kind is OpKind.ATTENTION:

@@ -43,7 +43,8 @@ What the numbers mean, where the engines need to agree:
   - `lookup` describes the memory that serves table rows: `on_chip` = dedicated SRAM banks;
     `off_chip_cached` = DRAM behind the on-chip cache (banks = cache slices, capacity = that cache);
     `near_memory` = logic beside the DRAM banks. `gather_efficiency` points are (row size, fraction
-    of `dram.bandwidth` reached by random gathers of rows that size).
+    of `dram.bandwidth` reached by random reads of rows that size, reads alone: the kernel's streamed
+    reads and writes are charged on top at `dram.efficiency`).
   - `runtime.launch_overhead_{eager,graph}` is host and driver time per kernel in that mode;
     `min_kernel_time` is the shortest time a kernel occupies the device.
   - `clock`: the peak FLOP rates are the datasheet totals at this clock and `compute.matrix.cores`; the
@@ -54,7 +55,7 @@ What the numbers mean, where the engines need to agree:
     the analytic engine (see hwsim/engines/analytic.py). `dram.capacity` bounds the footprint of
     weights and tables (`hwsim.fits`). `dram.burst`, `access_granularity`, `row_buffer`, `channels`,
     `banks_per_channel` and `latency` give the default random-gather efficiency where `gather_efficiency`
-    has no measured points.
+    has no measured points. `sram[i].banks` sizes the level's periphery in the area model (hwsim.area).
 """
 from __future__ import annotations
 

@@ -33,6 +33,32 @@ class GatherStats:
     total_bytes: float     # accesses x access_bytes
     unique_bytes: float    # bytes of distinct rows touched
     conflict: float        # busiest lookup bank / mean bank load (on-chip banks)
+    # row reads that wait for a fill: a row's first read, and its repeats by tokens running at the same
+    # time (kernel.extra lockstep_tokens), which wait for the same fill instead of hitting
+    cold_fraction: float = 1.0
+
+
+def cold_rows(tables: int, rows_per_table: int, tokens: int, lockstep: int) -> float:
+    """Expected row reads that find their row not yet fetched, when `tokens` tokens read one uniformly drawn
+    row of each of `tables` tables, `lockstep` tokens at a time: token t sees the rows of the
+    lockstep * floor(t / lockstep) tokens before its group. (lockstep 1: the distinct rows touched.)"""
+    keep = (1.0 - 1.0 / rows_per_table) ** lockstep  # a given row unread after one more group
+    groups, rest = divmod(tokens, lockstep)
+    full = lockstep * (groups if keep == 1.0 else (1.0 - keep ** groups) / (1.0 - keep))
+    return tables * (full + rest * keep ** groups)
+
+
+def cold_rows_of_stream(stream: np.ndarray, lockstep: int) -> int:
+    """The same count on a real index stream (tokens, tables): reads in the same token group as the
+    row's first read."""
+    tokens, tables = stream.shape
+    group = np.arange(tokens) // lockstep
+    cold = 0
+    for t in range(tables):
+        col = stream[:, t]
+        _, first, inverse = np.unique(col, return_index=True, return_inverse=True)
+        cold += int((group == group[first][inverse.ravel()]).sum())
+    return cold
 
 
 @dataclass(frozen=True)
@@ -57,6 +83,14 @@ def gather_stats(k, accel, stream, bank_mapping: str) -> GatherStats:
         r = g["rows_per_table"]
         per_table = g["rows"] / g["tables"]
         unique = g["tables"] * r * (1 - (1 - 1 / r) ** per_table) * g["row_bytes"]
+    lockstep = int(k.extra.get("lockstep_tokens", 1))
+    tokens = g["rows"] // g["tables"]
+    if stream is not None:
+        cold = cold_rows_of_stream(stream, lockstep) if lockstep > 1 else unique_rows
+    else:
+        cold = cold_rows(g["tables"], g["rows_per_table"], tokens, lockstep)
+    unique = min(unique, total)
+    cold_fraction = min(1.0, max(cold / g["rows"], unique / total)) if g["rows"] and total else 1.0
     conflict = 1.0
     if lk.placement == "on_chip":
         if stream is not None:
@@ -65,7 +99,7 @@ def gather_stats(k, accel, stream, bank_mapping: str) -> GatherStats:
         else:
             conflict = bank_model.uniform_conflict_factor(g["rows"] // g["tables"], g["tables"], g["row_bytes"],
                                                           lk.bank_width_bytes, lk.banks, bank_mapping)
-    return GatherStats(total, min(unique, total), conflict)
+    return GatherStats(total, unique, conflict, cold_fraction)
 
 
 def off_chip_cached(k, accel, st: GatherStats, streamed_s: float) -> LookupCost:
@@ -93,7 +127,10 @@ def off_chip_cached(k, accel, st: GatherStats, streamed_s: float) -> LookupCost:
             critical = g["chain_length"] * step(1.0, hit_lat)
         else:
             critical = hit_lat + g["chain_length"] * step(1.0, 0.0)
-        throughput = step(misses / total if total else 1.0, hit_lat) * g["chains"] * g["chain_length"] / in_flight
+        # the latency of a read: cold (first reads, and repeats by tokens running together) or a hit while
+        # the tables fit; the DRAM and cache terms above count every fetch once (repeats merge in the cache)
+        cold = 1.0 - (1.0 - st.cold_fraction) * hit_frac
+        throughput = step(cold, hit_lat) * g["chains"] * g["chain_length"] / in_flight
         latency_s = max(critical, throughput)
     return LookupCost(dram_s, through, hits, 0.0, latency_s, misses, 0.0)
 

@@ -133,3 +133,48 @@ def test_layers_must_be_a_positive_integer():
         simulate(workloads.layer("linear", 1, 8, 8), "h200", layers=0)
     assert math.isclose(simulate(workloads.layer("linear", 1, 8, 8), "h200", layers=3).latency_s,
                         simulate(workloads.layer("linear", 1, 8, 8), "h200").latency_s)
+
+
+def test_cli_refuses_a_model_that_does_not_fit_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    run = lambda *args: subprocess.run([sys.executable, "-m", "hwsim.cli", *args, "--out", str(tmp_path)],
+                                       cwd=repo, capture_output=True, text=True, timeout=300)
+    p = run("simulate", "--accel", "edge-npu", "--model", "memoryformer-base")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not fit on edge-npu" in lines[0] and "memory.dram.capacity 8.00 GB" in lines[0]
+    p = run("compare", "--accel", "edge-npu,lut-asic")
+    assert p.returncode == 0 and "skipped edge-npu" in p.stderr and "Traceback" not in p.stderr
+    assert "lut-asic" in p.stdout and "edge-npu" not in p.stdout
+
+
+# ---- repeats by tokens running together do not hit --------------------------------------------------------
+
+def test_cold_reads_by_brute_force():
+    from hwsim.engines.lookups import cold_rows, cold_rows_of_stream
+
+    rng = np.random.default_rng(1)
+    stream = rng.integers(0, 8, size=(37, 5))
+    for lockstep in (1, 2, 3, 37):
+        # a read waits for a fill unless an earlier token group read its row
+        expect = 0
+        for t in range(37):
+            start = lockstep * (t // lockstep)
+            for k in range(5):
+                expect += stream[t, k] not in stream[:start, k]
+        assert cold_rows_of_stream(stream, lockstep) == expect
+    # uniform rows, one token at a time: the expected distinct rows, r (1 - (1 - 1/r)^n) per table
+    assert cold_rows(16, 256, 10, 1) == pytest.approx(16 * 256 * (1 - (255 / 256) ** 10))
+    assert cold_rows(16, 256, 2, 2) == 32  # two tokens together: both read cold
+
+
+def test_a_second_token_on_a_second_cpu_core_is_not_faster():
+    # found by the tokens law: the second token's rows were credited as hits although both cores read them
+    # at the same time
+    kw = dict(kind="memoryformer", hidden_size=128, seq_len=1, expand_bits=0, dtype="fp32")
+    one, two = (simulate(workloads.block(**kw, batch=b), "cpu-2core", mode="graph").latency_s for b in (1, 2))
+    assert two >= one
