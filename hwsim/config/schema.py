@@ -368,8 +368,8 @@ def override(accel: Accelerator, changes: Mapping[str, Any], source: str | None 
     reported in one ConfigError.
 
     Peak FLOP rates are totals at the config's clock and core count, so a new `clock` scales both
-    units' peaks, and a new `compute.matrix.cores` the matrix peak, by the ratio (the rate per core per
-    cycle stays), unless the same override sets those peaks itself.
+    units' peaks, and a new `compute.matrix.cores` the matrix peak and `threads_in_flight`, by the ratio
+    (the rate per core per cycle and the threads per core stay), unless the same override sets them.
     """
     source = source or f"override of {accel.name}"
     data = _thaw(accel.model_dump(by_alias=True))  # YAML spelling, SI values: re-validates as it stands
@@ -388,12 +388,21 @@ def override(accel: Accelerator, changes: Mapping[str, Any], source: str | None 
 
 
 def _scale_peaks(old: Accelerator, new: Accelerator, data: dict, touched: set) -> bool:
-    """Keep the rate per core per cycle when clock or matrix cores change; True if a peak moved."""
+    """Keep the rate per core per cycle (and the threads per core) when clock or matrix cores change;
+    True if anything moved."""
     clock = new.clock_hz / old.clock_hz
-    factors = {"matrix": clock * new.compute.matrix.cores / old.compute.matrix.cores, "vector": clock}
+    cores = new.compute.matrix.cores / old.compute.matrix.cores
+    factors = {"matrix": clock * cores, "vector": clock}
     moved = False
+
     def explicit(path):  # set by this override, itself or through a mapping above it
         return any(path[:len(t)] == t for t in touched)
+
+    # threads in flight are per core too (a GPU SM's resident threads, a CPU core's fill buffers)
+    tif = data["compute"].get("threads_in_flight")
+    if cores != 1.0 and tif and not explicit(("compute", "threads_in_flight")):
+        data["compute"]["threads_in_flight"] = max(1, round(tif * cores))
+        moved = True
 
     for unit, factor in factors.items():
         if factor == 1.0:

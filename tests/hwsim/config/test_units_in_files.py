@@ -95,6 +95,7 @@ def test_clock_and_core_overrides_scale_the_peaks_unless_given():
     wide = h.with_overrides({"compute.matrix.cores": 264})
     assert wide.compute.matrix.peak_flops_per_s["bf16"] == pytest.approx(2 * 989e12)
     assert wide.compute.vector.peak_flops_per_s == h.compute.vector.peak_flops_per_s
+    assert wide.compute.threads_in_flight == 2 * 270336  # 2048 resident threads per SM (h200.yaml)
     given = h.with_overrides({"clock": "3.96 GHz", "compute.matrix.peak.bf16": "1 PFLOP/s"})
     assert given.compute.matrix.peak_flops_per_s["bf16"] == 1e15
     assert given.compute.matrix.peak_flops_per_s["fp16"] == pytest.approx(2 * 989e12)
