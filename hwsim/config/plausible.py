@@ -1,7 +1,8 @@
 """Values that parse but cannot be meant: a 1.98 Hz clock, a 550 s DRAM latency.
 
 Each quantity has a range that every real or proposed machine sits well inside (a factor of 100 or more
-of headroom on both sides of the presets); outside it the value is almost surely a unit mistake, such as
+of headroom on both sides of the presets, more below for rates that a calibration run on tiny shapes may
+measure); outside it the value is almost surely a unit mistake, such as
 an SI float from Python that was meant in GHz or ns. Each is reported as one line with its key, the
 value, the range and the likely cause.
 """
@@ -15,8 +16,8 @@ RANGES = {
     "clock": (1e6, 100e9, fmt_frequency),
     "latency": (10e-12, 1e-3, fmt_time),
     "overhead": (0.0, 10e-3, fmt_time),
-    "bandwidth": (1e6, 1e15, fmt_bandwidth),
-    "flop_rate": (1e6, 1e18, fmt_flop_rate),
+    "bandwidth": (1e3, 1e15, fmt_bandwidth),     # (low ends stay below what a toy calibration run measures)
+    "flop_rate": (1e3, 1e18, fmt_flop_rate),
     "capacity": (64.0, 1e15, fmt_bytes),
     "granule": (1.0, 2.0**20, fmt_bytes),
     "energy_per_byte": (1e-15, 10e-9, lambda x: fmt_energy(x) + "/B"),
