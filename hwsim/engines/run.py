@@ -7,11 +7,16 @@ from hwsim.lowering import lower
 from hwsim.result import Result
 
 
+def lower_for(workload, accel, opts) -> list:
+    """The workload's kernels on this accelerator, with these options: what every analytic path costs."""
+    return lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
+                 opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores,
+                 scratchpad_bytes=scratchpad_bytes(accel))
+
+
 def kernel_costs(workload, accel, opts) -> list:
     """Every kernel of the workload, lowered and costed alone (KernelCost, in launch order)."""
-    kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                    opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores,
-                    scratchpad_bytes=scratchpad_bytes(accel))
+    kernels = lower_for(workload, accel, opts)
     streams = {op.name: op.index_stream for op in workload.ops}
     return [kernel_cost(k, accel, streams.get(k.op), opts["bank_mapping"], opts["tables_resident"])
             for k in kernels]
