@@ -111,15 +111,38 @@ def gemm_stream_bandwidth(k: Kernel, accel, dram_bytes: float, b: int) -> float:
     return dram.weight_stream_bandwidth_bytes_per_s if weight_dominated else dram.sustained_bandwidth_bytes_per_s
 
 
+def attention_keys_per_core(a: dict, mat) -> int:
+    """Keys the busiest core walks for one query tile. Prefill: all of them (PyTorch's kernel gives each query
+    tile all its keys: data/calibration/h200 sdpa_causal s=1024 b=1, 64 query tiles on 132 SMs, takes the
+    one-tile-over-every-key time, not half of it). Decode (a
+    KV cache, dims cache_len): a split-KV kernel (FlashDecoding; flash_attn_with_kvcache) cuts the keys into
+    chunks of the matrix unit's n tile and spreads them over the cores the query tiles leave idle, then
+    merges the partial softmaxes (a pass over tiles x splits rows, negligible)."""
+    keys = a["seq_len"] + a.get("cache_len", 0)
+    if "cache_len" not in a:
+        return keys
+    q_tiles = a["batch"] * a["heads"] * math.ceil(a["seq_len"] / mat.tile[0])
+    chunk = mat.tile[1]
+    chunks = math.ceil(keys / chunk)
+    splits = max(1, min(chunks, mat.cores // q_tiles))
+    # whole chunks per core (so more keys or more sequences never shorten the busiest core's walk)
+    return min(keys, chunk * math.ceil(chunks / splits))
+
+
 def _attention_compute(k: Kernel, accel) -> float:
     a, mat = k.attention, accel.compute.matrix
     eff = mat.attention_efficiency or mat.efficiency
     rate = _rate(mat.peak_flops_per_s, eff, k.dtype)
-    work = k.flops * (0.5 if a.get("causal") else 1.0)  # a causal kernel skips the masked half
+    q_len = a["seq_len"]
+    keys = q_len + a.get("cache_len", 0)
+    # a causal kernel skips the masked triangle: about q_len^2 / 2 of the q_len x keys scores, i.e. half at
+    # prefill; one query row (plain decoding) masks nothing
+    kept = 1.0 - q_len / (2 * keys) if a.get("causal") and q_len > 1 else 1.0
+    work = k.flops * kept
     tm = mat.tile[0]
     # the longest query tile (the last one, causal) sees every key and runs on one core: with few
     # tiles its products set the critical path; with many, the total work over all cores does
-    longest = 4 * min(tm, a["seq_len"]) * a["seq_len"] * a["head_dim"]
+    longest = 4 * min(tm, q_len) * attention_keys_per_core(a, mat) * a["head_dim"]
     return max(work / rate, longest / (rate / mat.cores))
 
 

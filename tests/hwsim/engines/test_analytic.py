@@ -33,8 +33,9 @@ def layer_workloads(draw):
                                tau=tau, dtype=dtype)
     if kind == "attention":
         batch = draw(st.integers(1, 2))
+        kv_len = draw(st.one_of(st.none(), st.integers(0, 4096)))  # None: prefill; else a decode step
         return workloads.layer("attention", batch * draw(st.integers(1, 128)), 64 * draw(st.integers(1, 3)),
-                               batch=batch, dtype=dtype)
+                               batch=batch, dtype=dtype, phase="prefill" if kv_len is None else "decode", kv_len=kv_len)
     if kind == "gather":
         return workloads.layer("gather", draw(st.integers(1, 512)), 1, draw(st.sampled_from([16, 64, 512])),
                                dtype=dtype, table_rows=draw(st.integers(1, 4096)))
@@ -46,7 +47,9 @@ def layer_workloads(draw):
 def block_workloads(draw):
     kind = draw(st.sampled_from(["transformer", "memoryformer"]))
     hidden = 64 * draw(st.integers(1, 4))
+    kv_len = draw(st.one_of(st.none(), st.integers(0, 4096)))  # None: prefill; else a decode step
     return workloads.block(kind, hidden, draw(st.integers(1, 128)), draw(st.integers(1, 2)),
+                           phase="prefill" if kv_len is None else "decode", kv_len=kv_len,
                            expand_bits=draw(st.integers(0, 2)), dtype=draw(st.sampled_from(["bf16", "fp32"])),
                            share_qkv_hash=draw(st.booleans()), norm=draw(st.sampled_from(["layernorm", "rmsnorm"])),
                            rotary_pct=draw(st.sampled_from([0.0, 0.25, 1.0])), memory_bias=draw(st.booleans()),
