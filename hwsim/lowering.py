@@ -342,7 +342,8 @@ def scratchpad_residency(workload, capacity_bytes: float, eligible: set[str]) ->
     An op's output (activations and indices it writes) stays in the scratchpad, instead of making a
     round trip through DRAM, when it has consumers in the block and, at every op from its producer to
     its last consumer, everything live there fits: the outputs still waiting for a consumer plus the
-    running op's own output. The block's input and its final output always come from and go to DRAM.
+    running op's own output. The block's input, its final output and what goes into a KV cache always come
+    from and go to DRAM.
     Only ops that run as one kernel (`eligible`) take part: a multi-kernel op's intermediates are not
     modelled. The rule depends only on sizes, so a larger scratchpad never keeps fewer tensors."""
     ops = list(workload.ops)
@@ -358,6 +359,8 @@ def scratchpad_residency(workload, capacity_bytes: float, eligible: set[str]) ->
     writes: dict[str, int] = {}
     for i, op in enumerate(ops):
         consumers = [c for c in ops[i + 1:] if op.name in c.deps]
+        if op.kind is OpKind.COPY and "cache_len" in op.dims:
+            continue  # a KV-cache append writes into the cache, which lives in DRAM for the steps to come
         if (not consumers or op.name not in eligible or any(c.name not in eligible for c in consumers)
                 or max(working[i:last_use[i] + 1]) > capacity_bytes):
             continue
