@@ -79,7 +79,7 @@ def simulate(args) -> int:
         check_des_fits(w, accel, args.engine)
         if args.engine == "des":
             opts["progress"] = True
-        r = hwsim.simulate(w, accel, engine=args.engine, **opts)
+        r = hwsim.simulate(w, accel, engine=args.engine, layers=preset.layers, **opts)
         print(f"{args.model} block, {args.batch} x {args.seq_len} tokens{phase_label(w)} on {accel.name} ({args.engine} engine, "
               f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering; {block_label(w)}):")
         print(_op_table(r))
@@ -219,8 +219,8 @@ def roofline(args) -> int:
     positive_arg("--batch", args.batch)
     accel = load_accel("--accel", args.accel)
     opts = sim_options(args, [accel], "roofline")
-    w, _ = preset_workload(args.model, args.seq_len, args.batch, variant=args.blocks, **block_options(args))
-    r = hwsim.simulate(w, accel, **opts)
+    w, p = preset_workload(args.model, args.seq_len, args.batch, variant=args.blocks, **block_options(args))
+    r = hwsim.simulate(w, accel, layers=p.layers, **opts)
     df = r.ops[["op", "kind", "flops", "dram_bytes", "time_s", "bound"]].copy()
     df["intensity_flops_per_byte"] = df["flops"] / df["dram_bytes"].where(df["dram_bytes"] > 0)
     df["achieved_flops_per_s"] = df["flops"] / df["time_s"].where(df["time_s"] > 0)
