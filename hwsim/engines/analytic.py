@@ -19,7 +19,7 @@ cannot start a kernel before it is launched; replayed graphs pay `graph_launch` 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,9 @@ class KernelCost:
     lookup_accesses: float
     hash_chunks: float
     notes: str = ""
+    # lookup hardware (hwsim.engines.lookup_hw): internal_bytes, host_bytes, hot_cache_bytes and their
+    # energies by component (*_energy_j), for hwsim.energy and the Result columns
+    hw: dict = field(default_factory=dict)
 
 
 def gather_efficiency(accel, access_bytes: float) -> float:
@@ -194,6 +197,8 @@ def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved"
                 tables_resident: bool = False) -> KernelCost:
     from workloads.op import DTYPE_BYTES
 
+    if k.extra.get("lookup_hw"):  # issue 11: near memory, table tiers, hot-row caches, table-stationary
+        return _lookup_hw_cost(k, accel, stream, bank_mapping, tables_resident)
     b = DTYPE_BYTES[k.dtype]
     dram = accel.memory.dram
     bw = dram.sustained_bandwidth_bytes_per_s
@@ -237,6 +242,19 @@ def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved"
     if busy < accel.runtime.min_kernel_time_s:
         busy, bound = accel.runtime.min_kernel_time_s, "min_kernel"
     return KernelCost(k, terms, busy, bound, dram_bytes, sram_bytes, accesses, chunks, notes)
+
+
+def _lookup_hw_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool) -> KernelCost:
+    """A lookup kernel hwsim.engines.lookup_hw costs, with the pipeline fill and shortest kernel as here."""
+    from hwsim.engines import lookup_hw
+
+    c = lookup_hw.cost(k, accel, stream, bank_mapping, tables_resident, gather_efficiency)
+    bound = max(c.terms, key=c.terms.get)
+    busy = max(c.terms.values()) + accel.memory.dram.latency_s
+    if busy < accel.runtime.min_kernel_time_s:
+        busy, bound = accel.runtime.min_kernel_time_s, "min_kernel"
+    return KernelCost(kernel=k, terms_s=c.terms, busy_s=busy, bound=bound, dram_bytes=c.dram_bytes,
+                      sram_bytes=c.sram_bytes, lookup_accesses=c.accesses, hash_chunks=0.0, notes=c.notes, hw=c.hw)
 
 
 @dataclass(frozen=True)
