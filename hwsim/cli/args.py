@@ -30,18 +30,35 @@ def add_sim_options(p, engine=True):
         p.add_argument("--engine", choices=["analytic", "des"], default="analytic")
     p.add_argument("--mode", choices=["eager", "graph"], help="launch mode (default: the accelerator's)")
     p.add_argument("--lowering", choices=["torch", "fused"], help="op-to-kernel lowering (default: the accelerator's)")
-    p.add_argument("--lookup-impl", dest="lookup_impl", choices=["embedding_bag", "gather_sum", "fused"],
-                   help="lookup kernel for the torch lowering (default embedding_bag)")
+    p.add_argument("--lookup-impl", dest="lookup_impl",
+                   choices=["embedding_bag", "gather_sum", "fused", "table_stationary"],
+                   help="lookup kernel for the torch lowering (default embedding_bag; table_stationary: table "
+                        "slices held in shared memory, tokens bucketed by table)")
     p.add_argument("--bank-mapping", dest="bank_mapping", choices=["interleaved", "by_table", "hashed"],
                    help="where table rows live in lookup banks (default interleaved)")
+    add_lookup_hw_options(p)
     add_block_options(p)
     if engine:
         p.add_argument("--bucket-distribution", dest="bucket_distribution", choices=["uniform", "zipf"],
-                       help="DES without index streams: how buckets are drawn (default uniform)")
-        p.add_argument("--zipf-exponent", dest="zipf_exponent", type=float, help="DES: Zipf exponent")
+                       help="bucket law without index streams: drawn by the DES, expected by the analytic engine "
+                            "(distinct rows, hot-row hits; default uniform)")
+        p.add_argument("--zipf-exponent", dest="zipf_exponent", type=float, help="Zipf exponent of that law")
         p.add_argument("--seed", type=int, help="DES: seed for drawn buckets")
         p.add_argument("--coarse", action="store_true", default=None,
                        help="DES: batch lookups per bank per tile (faster)")
+
+
+def add_lookup_hw_options(p):
+    """Lookup hardware (hwsim.engines.lookup_hw): table precision, tier, hot-row cache."""
+    p.add_argument("--table-dtype", dest="table_dtype", choices=["fp32", "bf16", "fp16", "fp8", "int8"],
+                   help="bytes per table element (default: the model's dtype; accuracy is not modelled)")
+    p.add_argument("--table-tier", dest="table_tier", choices=["sram", "dram", "host", "auto"],
+                   help="where the model's tables live (default: the accelerator's lookup placement; auto: the "
+                        "nearest tier that holds all layers' tables)")
+    p.add_argument("--hot-cache", dest="hot_cache_bytes", metavar="BYTES",
+                   help='a hot-row cache of this capacity, e.g. "8 MiB" (default: the accelerator\'s, if any)')
+    p.add_argument("--hot-cache-policy", dest="hot_cache_policy", choices=["lru", "static_top_k"],
+                   help="hot-row cache policy (default lru)")
 
 
 def add_block_options(p):
@@ -93,12 +110,21 @@ def load_accel(flag: str, name):
 
 def sim_options(args) -> dict:
     opts = {}
-    for key in ("mode", "lowering", "lookup_impl", "bank_mapping"):
+    for key in ("mode", "lowering", "lookup_impl", "bank_mapping", "table_dtype", "table_tier", "hot_cache_policy",
+                "bucket_distribution", "zipf_exponent"):
         v = getattr(args, key, None)
         if v is not None:
             opts[key] = v
+    cache = getattr(args, "hot_cache_bytes", None)
+    if cache is not None:
+        from hwsim.config.units import UnitError, parse_quantity
+
+        try:
+            opts["hot_cache_bytes"] = parse_quantity(cache, "bytes", "--hot-cache", sign="nonnegative")
+        except UnitError as e:
+            raise ValueError(str(e)) from None
     if getattr(args, "engine", "analytic") == "des":
-        for key in ("bucket_distribution", "zipf_exponent", "seed", "coarse"):
+        for key in ("seed", "coarse"):
             v = getattr(args, key, None)
             if v is not None:
                 opts[key] = v

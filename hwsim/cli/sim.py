@@ -67,7 +67,7 @@ def simulate(args) -> int:
         opts["progress"] = True
         if args.trace_json:
             opts["trace_json"] = args.trace_json
-    r = hwsim.simulate(w, accel, engine=args.engine, **opts)
+    r = hwsim.simulate(w, accel, engine=args.engine, layers=preset.layers, **opts)
     write_csv(r.ops, out / "ops.csv")
     summary = pd.DataFrame([r.summary(), r.summary(layers=preset.layers)])
     summary.insert(0, "scope", ["block", "model"])
@@ -77,8 +77,9 @@ def simulate(args) -> int:
     print(_op_table(r))
     s, m = r.summary(), r.summary(layers=preset.layers)
     print(f"block: {fmt_time(s['latency_s'])}, {fmt_energy(s['energy_j'])}, {fmt_flops(s['flops'])} "
-          f"({fmt_flops(s['flops_paper'])} paper convention), DRAM {fmt_bytes(s['dram_bytes'])}; "
-          f"main bound: {s['main_bound']}")
+          f"({fmt_flops(s['flops_paper'])} paper convention), DRAM {fmt_bytes(s['dram_bytes'])}"
+          + (f" over the bus, {fmt_bytes(s['internal_bytes'])} inside the memory" if s["internal_bytes"] else "")
+          + f"; main bound: {s['main_bound']}")
     print(f"model ({preset.layers} blocks, no embeddings or head): {fmt_time(m['latency_s'])}, "
           f"{fmt_energy(m['energy_j'])}")
     for line in r.extra.get("explanations", []):
@@ -101,11 +102,12 @@ def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batc
     import hwsim
 
     rows = []
-    blocks = {p: preset_workload(p, seq_len, batch, variant=variant, **(block_opts or {}))[0]
-              for p in (transformer, memoryformer)}
+    made = {p: preset_workload(p, seq_len, batch, variant=variant, **(block_opts or {}))
+            for p in (transformer, memoryformer)}
+    blocks = {p: w for p, (w, _) in made.items()}
     for name in accels:
         accel = load_accel("--accel", name)
-        res = {p: hwsim.simulate(w, accel, engine=engine, **opts) for p, w in blocks.items()}
+        res = {p: hwsim.simulate(w, accel, engine=engine, layers=made[p][1].layers, **opts) for p, w in blocks.items()}
         t, m = res[transformer], res[memoryformer]
         rows.append({"accelerator": accel.name, "transformer": transformer, "memoryformer": memoryformer,
                      "seq_len": seq_len, "batch": batch,

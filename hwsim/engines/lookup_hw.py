@@ -26,14 +26,16 @@ and runs the others with this cost.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from hwsim.config.units import fmt_bandwidth, fmt_bytes
+from hwsim.config.units import fmt_bytes
 from hwsim.engines import banks as bank_model
+from hwsim.engines import lookup_base as base
 from hwsim.engines import near_memory as nm
 from hwsim.engines import reuse
+from hwsim.engines.lookup_base import HotCacheSpec, HotPlan, HwCost
 from hwsim.lowering import Kernel, lookup_gather, lower_fused, lower_torch
 from workloads.op import DTYPE_BYTES, OpKind
 
@@ -71,15 +73,6 @@ def check_options(table_dtype=None, table_tier=None, hot_cache_bytes=None, hot_c
 
 # ---- the hot-row cache ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class HotCacheSpec:
-    capacity_bytes: float
-    policy: str
-    bandwidth_bytes_per_s: float
-    latency_s: float
-    energy_per_byte_j: float
-
-
 def hot_cache_spec(accel, opts) -> HotCacheSpec | None:
     """The configured hot-row cache with the options' capacity / policy; an option capacity without a
     configured cache puts one in the SRAM level nearest DRAM (near memory: an SRAM buffer beside the
@@ -102,58 +95,6 @@ def hot_cache_spec(accel, opts) -> HotCacheSpec | None:
     spec = replace(spec, capacity_bytes=float(cap) if cap is not None else spec.capacity_bytes,
                    policy=policy or spec.policy)
     return spec if spec.capacity_bytes > 0 else None
-
-
-@dataclass(frozen=True)
-class HotPlan:
-    hit_rows: float     # row reads the hot-row cache serves
-    home_rows: float    # row reads from the rows' home (misses plus static prefetches)
-    cache_rows: float   # rows the hot-row cache moves (hits read, fills written)
-    k_static: int       # rows a static cache holds (0 for LRU)
-    behind_rows: float = 0.0  # misses the cache level behind it catches (GPU L2: repeats while tables fit)
-    mask: np.ndarray | None = None  # (tokens, tables) hot-cache hits, when a stream was given
-
-
-def _probs(info, rows_per_table: int) -> np.ndarray:
-    return reuse.bucket_probs(rows_per_table, info.get("bucket_distribution", "uniform"),
-                              info.get("zipf_exponent", 1.1))
-
-
-def _distinct(g: dict, stream, info: dict) -> float:
-    rpt, tables = g["rows_per_table"], g["tables"]
-    if stream is not None:
-        return float(reuse.distinct_rows(stream))
-    probs = None if info.get("bucket_distribution", "uniform") == "uniform" else _probs(info, rpt)
-    return reuse.expected_distinct_rows(g["rows"] / tables, tables, rpt, probs)
-
-
-def hot_plan(g: dict, stream, info: dict, hot: HotCacheSpec, time_of, behind: float = 0.0) -> HotPlan:
-    """What the hot-row cache serves for one lookup kernel. `time_of(hits, home, moved, behind_rows)` is
-    the kernel's time for those row counts (numpy arrays); `behind` the share of repeated misses the level
-    behind the cache catches. LRU: replayed (stream) or expected. Static top-k: the k <= capacity rows
-    that make the kernel fastest, so more capacity never slows it (a held row read c times saves c - 1
-    reads from home)."""
-    rows, tables, rpt = g["rows"], g["tables"], g["rows_per_table"]
-    cap_rows = int(hot.capacity_bytes // max(g["row_bytes"], 1))
-    unique = min(_distinct(g, stream, info), rows)
-    if hot.policy == "lru":
-        if stream is not None:
-            mask = reuse.lru_hits_from_stream(stream, rpt, cap_rows)
-            hits = float(mask.sum())
-        else:
-            mask, hits = None, rows * reuse.expected_lru_hit_fraction(rows / tables, tables, _probs(info, rpt), cap_rows)
-        caught = max(0.0, rows - hits - unique) * behind  # every distinct row misses once, repeats may be caught
-        return HotPlan(hits, rows - hits - caught, float(rows), 0, caught, mask)
-    counts = reuse.row_counts(stream, rpt) if stream is not None else reuse.expected_counts(
-        rows / tables, tables, _probs(info, rpt))
-    kmax = min(cap_rows, len(counts))
-    held = np.arange(kmax + 1, dtype=np.float64)
-    hits = np.concatenate([[0.0], np.cumsum(counts[:kmax])])
-    caught = np.maximum(0.0, (rows - hits) - np.maximum(unique - held, 0.0)) * behind
-    home = rows - hits - caught + held
-    k = int(np.argmin(time_of(hits, home, hits + held, caught)))  # the first minimum: ties keep fewer rows
-    mask = reuse.static_hits_from_stream(stream, rpt, k) if stream is not None else None
-    return HotPlan(float(hits[k]), float(home[k]), float(hits[k] + k), k, float(caught[k]), mask)
 
 
 # ---- the pass after lowering ------------------------------------------------------------------------
@@ -298,23 +239,6 @@ def place_tables(workload, accel, opts: dict, layers: int = 1) -> dict:
 
 # ---- costs ----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class HwCost:
-    """What the analytic engine wraps into a KernelCost: terms (hwsim.engines.analytic.TERMS), bytes over
-    the DRAM bus, bytes the SRAM level nearest DRAM serves, lookup-bank accesses, notes, and `hw`: bytes
-    and joules of the new places (internal_bytes, host_bytes, hot_cache_bytes; *_energy_j by component)."""
-    terms: dict
-    dram_bytes: float
-    sram_bytes: float
-    accesses: float
-    notes: str
-    hw: dict
-
-
-def _terms(**given) -> dict:
-    return {t: float(given.get(t, 0.0)) for t in ("compute", "dram", "sram", "banks", "latency")}
-
-
 def cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool, gather_efficiency) -> HwCost:
     """Cost of a lookup kernel marked by `adapt`. gather_efficiency(accel, access_bytes): the analytic
     engine's DRAM gather curve (passed in: this module sits below the engine that defines it)."""
@@ -322,70 +246,10 @@ def cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool, gat
     if info.get("table_stationary"):
         return table_stationary_cost(k, accel, stream, gather_efficiency)
     if info.get("near_memory"):
-        return near_memory_cost(k, accel, stream, bank_mapping)
+        return nm.cost(k, accel, stream, bank_mapping)
     if accel.lookup.placement == "on_chip":
         return on_chip_host_cost(k, accel, stream, bank_mapping, tables_resident)
     return off_chip_cost(k, accel, stream, gather_efficiency)
-
-
-def _conflict(g, accel, stream, bank_mapping: str) -> float:
-    lk = accel.lookup
-    if stream is not None:
-        return bank_model.conflict_factor_from_stream(stream, g["rows_per_table"], g["row_bytes"], lk.bank_width_bytes,
-                                                      lk.banks, bank_mapping)[0]
-    return bank_model.uniform_conflict_factor(g["rows"] // g["tables"], g["tables"], g["row_bytes"],
-                                              lk.bank_width_bytes, lk.banks, bank_mapping)
-
-
-def near_memory_plan(k: Kernel, accel, stream, bank_mapping: str):
-    """(hot-cache plan, busiest unit's reads_s and adds_s for every row, conflict factor) of a near-memory
-    lookup kernel; the DES replays the same plan."""
-    g, info, s = k.gather, k.extra["lookup_hw"], nm.spec(accel)
-    rows, row_bytes = g["rows"], g["row_bytes"]
-    conflict = _conflict(g, accel, stream, bank_mapping)
-    reads_all, adds_all = nm.unit_times(s, rows * bank_model.span(row_bytes, s.unit_width_bytes), conflict,
-                                        table_elem_bytes(k))
-    hot = info.get("hot_cache")
-    if hot is None:
-        return HotPlan(0.0, float(rows), 0.0, 0), reads_all, adds_all, conflict
-    unit_per_row = max(reads_all, adds_all) / max(rows, 1)
-
-    def time_of(hits, home, moved, caught):  # the units, and the cache: the bus does not depend on them
-        return np.maximum(home * unit_per_row, moved * row_bytes / hot.bandwidth_bytes_per_s)
-    return hot_plan(g, stream, info, hot, time_of), reads_all, adds_all, conflict
-
-
-def near_memory_cost(k: Kernel, accel, stream, bank_mapping: str) -> HwCost:
-    g, info, s = k.gather, k.extra["lookup_hw"], nm.spec(accel)
-    rows, row_bytes = g["rows"], g["row_bytes"]
-    tb = table_elem_bytes(k)
-    plan, reads_all, adds_all, conflict = near_memory_plan(k, accel, stream, bank_mapping)
-    bus = float(k.stream_read_bytes + k.stream_write_bytes)
-    hot = info.get("hot_cache")
-    share = plan.home_rows / max(rows, 1)
-    internal = plan.home_rows * row_bytes
-    macs = rows * (row_bytes / tb)
-    hw = {"internal_bytes": internal, "internal_energy_j": internal * s.internal_energy_per_byte_j,
-          "adders_energy_j": macs * s.energy_per_mac_j}
-    sram_s = 0.0
-    if hot is not None:
-        moved = plan.cache_rows * row_bytes
-        hw.update(hot_cache_bytes=moved, hot_cache_energy_j=moved * hot.energy_per_byte_j)
-        sram_s = moved / hot.bandwidth_bytes_per_s
-    # a unit reads and adds in a pipeline: the slower of the two sets its time (the DES charges the same
-    # per access)
-    banks_s = max(reads_all, adds_all) * share + (s.access_latency_s if share > 0 else 0.0)
-    terms = _terms(dram=bus / accel.memory.dram.sustained_bandwidth_bytes_per_s, banks=banks_s, sram=sram_s)
-    tokens = rows / g["tables"]
-    notes = (f"near memory: {fmt_bytes(bus / tokens)} per token over the bus, {fmt_bytes(internal / tokens)} read "
-             f"inside at {fmt_bandwidth(s.internal_bandwidth_bytes_per_s)}")
-    if conflict > 1.05:
-        notes += f"; busiest unit serves {conflict:.2f}x the mean"
-    if adds_all > reads_all:
-        notes += f"; the units' adders, not their reads, set the pace ({adds_all / reads_all:.1f}x)"
-    if hot is not None:
-        notes += f"; hot-row cache ({hot.policy}) serves {100 * plan.hit_rows / max(rows, 1):.0f}% of rows"
-    return HwCost(terms, bus, 0.0, 0.0, notes, hw)
 
 
 def _host_efficiency(host, access_bytes: float) -> float:
@@ -418,13 +282,13 @@ def off_chip_plan(k: Kernel, accel, stream, gather_efficiency):
         stream_s = (k.stream_read_bytes + k.stream_write_bytes) / dram.sustained_bandwidth_bytes_per_s
         chain = _chain(k, accel)
 
-        def time_of(hits, home, moved, caught):
+        def time_of(hits, home, moved, caught, busiest):
             lat = chain * (2 * l2_lat + home / max(rows, 1) * (home_lat - l2_lat)) if chain else 0.0
             return np.maximum.reduce([np.maximum(stream_s, home * per_row / home_bw),
                                       moved * per_row / hit_bw + caught * per_row / l2_bw, lat + 0 * home])
-        plan = hot_plan(g, stream, info, hot, time_of, behind=fits)
+        plan = base.hot_plan(g, stream, info, hot, time_of, behind=fits)
     else:  # the engine's rule: repeats of a row hit while the tables fit in the cache
-        unique = min(_distinct(g, stream, info), rows)
+        unique = min(base.distinct_of(g, stream, info), rows)
         caught = (rows - unique) * fits
         plan = HotPlan(0.0, rows - caught, 0.0, 0, caught)
     return plan, per_row, home_bw, home_lat, (hit_bw, hit_lat), (l2_bw, l2_lat)
@@ -468,7 +332,7 @@ def off_chip_cost(k: Kernel, accel, stream, gather_efficiency) -> HwCost:
     where = {"host": f"{host.name} memory" if host else "", "sram": "pinned in the cache"}.get(tier, "DRAM")
     notes = f"rows from {where}" + (f"; hot-row cache ({hot.policy}) serves {100 * plan.hit_rows / max(rows, 1):.0f}%"
                                     if hot is not None else "")
-    terms = _terms(compute=k.flops / _vector_rate(accel, k.dtype), dram=dram_s,  # the cores sum the rows
+    terms = base.terms(compute=k.flops / _vector_rate(accel, k.dtype), dram=dram_s,  # the cores sum the rows
                    sram=moved / hit_bw + caught / l2_bw, latency=latency_s)
     return HwCost(terms, dram_bytes, caught, 0.0, notes, hw)
 
@@ -480,11 +344,10 @@ def on_chip_host_cost(k: Kernel, accel, stream, bank_mapping: str, tables_reside
     g, lk, host = k.gather, accel.lookup, accel.memory.host
     total, table = g["accesses"] * g["access_bytes"], g["table_bytes"]
     resident = min(1.0, lk.capacity_bytes / table)
-    conflict = _conflict(g, accel, stream, bank_mapping)
+    conflict = base.conflict(g, accel.lookup, stream, bank_mapping, k.extra["lookup_hw"])
     row_accesses = g["rows"] * bank_model.span(g["row_bytes"], lk.bank_width_bytes)
     banks_s = resident * row_accesses / lk.banks / accel.clock_hz * conflict + lk.access_latency_s
-    unique = (reuse.distinct_rows(stream) if stream is not None else
-              reuse.expected_distinct_rows(g["rows"] / g["tables"], g["tables"], g["rows_per_table"])) * g["row_bytes"]
+    unique = base.distinct_of(g, stream, k.extra["lookup_hw"]) * g["row_bytes"]
     whole_s = resident * table / host.bandwidth_bytes_per_s
     touched_s = resident * unique / (host.bandwidth_bytes_per_s * _host_efficiency(host, g["row_bytes"]))
     load_s, load_bytes = (0.0, 0.0) if tables_resident else min((whole_s, resident * table), (touched_s, resident * unique))
@@ -492,7 +355,7 @@ def on_chip_host_cost(k: Kernel, accel, stream, bank_mapping: str, tables_reside
     host_s = load_s + miss / (host.bandwidth_bytes_per_s * _host_efficiency(host, g["access_bytes"]))
     stream_s = (k.stream_read_bytes + k.stream_write_bytes) / accel.memory.dram.sustained_bandwidth_bytes_per_s
     moved = miss + load_bytes
-    return HwCost(_terms(dram=max(stream_s, host_s), banks=banks_s), float(k.stream_read_bytes + k.stream_write_bytes),
+    return HwCost(base.terms(dram=max(stream_s, host_s), banks=banks_s), float(k.stream_read_bytes + k.stream_write_bytes),
                   0.0, resident * row_accesses, f"tables from {host.name} memory: {fmt_bytes(moved)} over the link",
                   {"host_bytes": moved, "host_energy_j": moved * host.energy_per_byte_j})
 
@@ -518,9 +381,7 @@ def table_stationary_cost(k: Kernel, accel, stream, gather_efficiency) -> HwCost
     tb, b = table_elem_bytes(k), DTYPE_BYTES[k.dtype]
     width = k.extra["width"]
     n = g["rows"] / K
-    distinct = (reuse.distinct_rows(stream) if stream is not None else
-                reuse.expected_distinct_rows(n, K, R, None if k.extra["lookup_hw"].get("bucket_distribution") == "uniform"
-                                             else _probs(k.extra["lookup_hw"], R)))
+    distinct = base.distinct_of(g, stream, k.extra["lookup_hw"])
     lists = n * K * (TOKEN_ID_BYTES + b)
     streamed = k.stream_read_bytes + k.stream_write_bytes
     reads = n * K * width * tb  # every weighted row element read once from where the slice is held
@@ -539,7 +400,7 @@ def table_stationary_cost(k: Kernel, accel, stream, gather_efficiency) -> HwCost
         # when no slice fits in shared memory, the row reads themselves
         l2_bytes = groups * n * width * ACCUMULATOR_BYTES + (blocks - 1) * lists + (0.0 if in_smem else reads)
         hold_s = reads / (near.bandwidth_bytes_per_s * util) if in_smem else 0.0
-        terms = _terms(compute=k.flops / (_vector_rate(accel, k.dtype) * util),
+        terms = base.terms(compute=k.flops / (_vector_rate(accel, k.dtype) * util),
                        dram=fill[0] + streamed / dram.sustained_bandwidth_bytes_per_s,
                        sram=max(l2_bytes / l2.bandwidth_bytes_per_s, hold_s), latency=l2.latency_s)
         plans.append((not in_smem, max(terms.values()), cols, terms, fill[1], l2_bytes, in_smem, per_cta, groups))

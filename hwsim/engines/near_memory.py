@@ -24,6 +24,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from hwsim.config.units import fmt_bandwidth, fmt_bytes
+from hwsim.engines import banks as bank_model
+from hwsim.engines import lookup_base as base
+from hwsim.engines import reuse
+from workloads.op import DTYPE_BYTES
+
 # A (row id, weight) command without a config: 4 B row address + 2 B fp16 weight + 2 B opcode, in 8 B.
 DEFAULT_COMMAND_BYTES = 8
 
@@ -82,3 +90,79 @@ def unit_times(s: NearMemorySpec, row_accesses: float, conflict: float, elem_byt
     reads = per_unit * s.unit_width_bytes / s.unit_bandwidth_bytes_per_s
     adds = per_unit * (s.unit_width_bytes / elem_bytes) / (s.lanes * s.clock_hz)
     return reads, adds
+
+
+# ---- the cost of a near-memory lookup kernel ------------------------------------------------------------
+
+def plan(k, accel, stream, mapping: str):
+    """(hot-row cache plan, accesses on the busiest unit over the reads it leaves to the banks, conflict
+    factor of all reads) of a near-memory lookup kernel; the DES replays the same plan."""
+    g, info, s = k.gather, k.extra["lookup_hw"], spec(accel)
+    rows, row_bytes, rpt, tables = g["rows"], g["row_bytes"], g["rows_per_table"], g["tables"]
+    span = bank_model.span(row_bytes, s.unit_width_bytes)
+    factor = base.conflict(g, accel.lookup, stream, mapping, info)
+    every = rows * span / s.units * factor
+    hot = info.get("hot_cache")
+    if hot is None:
+        return base.HotPlan(0.0, float(rows), 0.0, 0), every, factor
+    uniform = bank_model.uniform_conflict_factor(rows // tables, tables, row_bytes, s.unit_width_bytes, s.units, mapping)
+    if hot.policy == "lru":
+        p = base.hot_plan(g, stream, info, hot, None)
+        if stream is not None:
+            busiest = base.stream_loads(stream, ~p.mask, rpt, span, s.units, mapping).max()
+        elif base.skewed(info):  # what each row leaves after its expected hits (Che)
+            probs = base.probs_of(info, rpt)
+            left = probs * (1.0 - reuse.che_row_hits(probs, hot.capacity_bytes // row_bytes / tables)) * rows / tables
+            loads = base.expected_loads(g, np.tile(left, tables), span, s.units, mapping)
+            busiest = max(loads.max(), uniform * loads.mean())
+        else:
+            busiest = every * p.home_rows / max(rows, 1)
+        return p, busiest, factor
+    if stream is not None:
+        loads0, floor = base.stream_loads(stream, None, rpt, span, s.units, mapping), None
+    else:
+        weight = np.tile(base.probs_of(info, rpt) * rows / tables, tables)
+        loads0 = base.expected_loads(g, weight, span, s.units, mapping)
+        floor = lambda loads: uniform * loads.mean()  # noqa: E731
+    access, row_s = s.access_s(k.extra.get("table_elem_bytes", DTYPE_BYTES[k.dtype])), row_bytes / hot.bandwidth_bytes_per_s
+    seen = {}
+
+    def busiest_of(ids, counts, kmax):
+        seen["b"] = base.static_busiest(loads0, ids, counts, kmax, rpt, span, s.units, mapping, floor)
+        return seen["b"]
+
+    def time_of(hits, home, moved, caught, busiest):  # the units and the cache (the bus does not change)
+        return np.maximum(busiest * access, moved * row_s)
+    p = base.hot_plan(g, stream, info, hot, time_of, busiest_of=busiest_of)
+    return p, float(seen["b"][p.k_static]), factor
+
+
+def cost(k, accel, stream, mapping: str) -> base.HwCost:
+    g, info, s = k.gather, k.extra["lookup_hw"], spec(accel)
+    rows, row_bytes = g["rows"], g["row_bytes"]
+    tb = k.extra.get("table_elem_bytes", DTYPE_BYTES[k.dtype])
+    p, busiest, factor = plan(k, accel, stream, mapping)
+    reads, adds = unit_times(s, busiest * s.units, 1.0, tb)
+    bus = float(k.stream_read_bytes + k.stream_write_bytes)
+    internal = p.home_rows * row_bytes
+    hw = {"internal_bytes": internal, "internal_energy_j": internal * s.internal_energy_per_byte_j,
+          "adders_energy_j": rows * (row_bytes / tb) * s.energy_per_mac_j}
+    hot, cache_s = info.get("hot_cache"), 0.0
+    if hot is not None:
+        moved = p.cache_rows * row_bytes
+        hw.update(hot_cache_bytes=moved, hot_cache_energy_j=moved * hot.energy_per_byte_j)
+        cache_s = moved / hot.bandwidth_bytes_per_s
+    # a unit reads and adds in a pipeline: the slower of the two sets its pace (the DES charges the same
+    # per access), after the first row's access latency
+    banks_s = max(reads, adds) + (s.access_latency_s if p.home_rows > 0 else 0.0)
+    t = base.terms(dram=bus / accel.memory.dram.sustained_bandwidth_bytes_per_s, banks=banks_s, sram=cache_s)
+    tokens = rows / g["tables"]
+    notes = (f"near memory: {fmt_bytes(bus / tokens)} per token over the bus, {fmt_bytes(internal / tokens)} read "
+             f"inside at {fmt_bandwidth(s.internal_bandwidth_bytes_per_s)}")
+    if factor > 1.05:
+        notes += f"; busiest unit serves {factor:.2f}x the mean"
+    if adds > reads:
+        notes += f"; the units' adders, not their reads, set the pace ({adds / reads:.1f}x)"
+    if hot is not None:
+        notes += f"; hot-row cache ({hot.policy}) serves {100 * p.hit_rows / max(rows, 1):.0f}% of rows"
+    return base.HwCost(t, bus, 0.0, 0.0, notes, hw)

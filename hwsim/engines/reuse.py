@@ -42,9 +42,11 @@ def bucket_probs(rows: int, distribution: str = "uniform", zipf_exponent: float 
 
 def expected_distinct(draws: float, probs: np.ndarray) -> float:
     """Expected distinct rows among `draws` independent draws from `probs`: sum_i 1 - (1 - p_i)^n."""
-    p = np.asarray(probs, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return float(-np.expm1(draws * np.log1p(-np.minimum(p, 1.0))).sum())
+    p = np.minimum(np.asarray(probs, dtype=np.float64), 1.0)
+    if draws <= 0:
+        return 0.0
+    sure = p >= 1.0  # a certain row: touched by any draw (log1p(-1) would be -inf)
+    return float(-np.expm1(draws * np.log1p(-p[~sure])).sum() + sure.sum())
 
 
 def expected_distinct_uniform(draws: float, rows: int) -> float:
@@ -122,15 +124,15 @@ def expected_counts(tokens: int, tables: int, probs: np.ndarray) -> np.ndarray:
     return np.repeat(c, tables)  # every table the same law: each row's count appears once per table
 
 
-def che_hit_rate(probs: np.ndarray, capacity_rows: float) -> float:
-    """Steady-state LRU hit rate of one table's rows under the independent reference model with
-    `capacity_rows` rows of cache per table (Che's approximation: the characteristic time t solves
-    sum_i 1 - exp(-p_i t) = C, and row i hits with probability 1 - exp(-p_i t))."""
+def che_row_hits(probs: np.ndarray, capacity_rows: float) -> np.ndarray:
+    """Per-row steady-state LRU hit probabilities of one table's rows under the independent reference
+    model with `capacity_rows` rows of cache per table (Che's approximation: the characteristic time t
+    solves sum_i 1 - exp(-p_i t) = C, and row i hits with probability 1 - exp(-p_i t))."""
     p = np.asarray(probs, dtype=np.float64)
     if capacity_rows <= 0:
-        return 0.0
+        return np.zeros_like(p)
     if capacity_rows >= len(p):
-        return 1.0
+        return np.ones_like(p)
     lo, hi = 0.0, 1.0
     while np.sum(-np.expm1(-p * hi)) < capacity_rows:
         hi *= 2.0
@@ -140,7 +142,12 @@ def che_hit_rate(probs: np.ndarray, capacity_rows: float) -> float:
             lo = mid
         else:
             hi = mid
-    return float(np.sum(p * -np.expm1(-p * hi)))
+    return -np.expm1(-p * hi)
+
+
+def che_hit_rate(probs: np.ndarray, capacity_rows: float) -> float:
+    """Steady-state LRU hit rate of one table (Che's approximation, che_row_hits)."""
+    return float(np.sum(np.asarray(probs, dtype=np.float64) * che_row_hits(probs, capacity_rows)))
 
 
 def expected_lru_hit_fraction(tokens: int, tables: int, probs: np.ndarray, capacity_rows: float) -> float:

@@ -7,7 +7,7 @@ replayed unit by unit on the same resources as any lookup.
   the summed rows stream out (the kernel's stream bytes); nothing is summed on the host;
 - hot-row cache in front of DRAM (GPU / CPU): its hits go to the cache server, every other read to the
   DRAM channels by address (instead of the first-read rule of the plain replay); LRU fills and the
-  static cache's prefetch are charged as the analytic engine does (hwsim.engines.lookup_hw.hot_plan,
+  static cache's prefetch are charged as the analytic engine does (hwsim.engines.lookup_base.hot_plan,
   whose hit mask is replayed here).
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: 
 
     if info.get("near_memory"):
         s = nm.spec(accel)
-        plan, *_ = lookup_hw.near_memory_plan(kernel, accel, stream, bank_mapping)
+        plan, *_ = nm.plan(kernel, accel, stream, bank_mapping)
         in_banks = ~plan.mask if plan.mask is not None else np.ones(stream.shape, dtype=bool)
         span = bank_model.span(row_bytes, s.unit_width_bytes)
         t_ids = np.broadcast_to(np.arange(tables, dtype=np.int64), stream.shape)
@@ -60,8 +60,10 @@ def demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: 
         key += unit_of_token[:, None] * s.units
         starts = np.bincount(key[in_banks], minlength=units * s.units).reshape(units, s.units)
         loads = bank_model.spread(starts, span, s.units).astype(np.float64)
-        if plan.k_static:  # the static cache's rows are read from the banks before the first unit
-            loads[0] += plan.k_static * span / s.units
+        if plan.k_static:  # the static cache's rows are read from their own units before the first unit
+            held = reuse.static_hot_rows(stream, rpt, plan.k_static)
+            start = bank_model.start_banks(held, held // rpt, span, s.units, bank_mapping).astype(np.int64)
+            loads[0] += bank_model.spread(np.bincount(start, minlength=s.units)[None, :], span, s.units)[0]
         access_s = s.access_s(lookup_hw.table_elem_bytes(kernel))
         hit_s = None
         if hot is not None:
