@@ -14,6 +14,9 @@ __all__ = ["ENGINES", "MODES", "TablePlacementError", "simulate"]
 def simulate(workload, accelerator, engine: str = "analytic", layers: int = 1, **options) -> Result:
     """Time, bytes and energy of `workload` on `accelerator` (a preset name, YAML path or Accelerator).
 
+    layers: how many such blocks the model holds (its tables are checked against where they must live;
+    the Result is one block's, `Result.summary(layers)` scales it).
+
     options: mode ("eager" | "graph"; default the accelerator's runtime.mode), lowering ("torch" |
     "fused"; default runtime.lowering), lookup_impl ("embedding_bag" | "gather_sum" | "fused") and
     block_d for the torch lowering, bank_mapping for lookup banks, tables_resident (on-chip lookup

@@ -205,6 +205,8 @@ def place_tables(workload, accel, opts: dict, layers: int = 1) -> dict:
     """opts with `table_tier` resolved ("auto" -> the nearest tier that holds `layers` x the block's
     tables) and `tables_resident` set for on-chip residency; TablePlacementError (one line) when the tier
     asked for cannot hold them. Near-memory placements always check their capacity."""
+    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
+        raise ValueError(f"layers must be a positive integer, given {layers!r}")
     tier, place = opts.get("table_tier"), accel.lookup.placement
     per_block = table_bytes(workload, opts.get("table_dtype"))
     if per_block == 0 or (tier is None and place != "near_memory"):

@@ -83,10 +83,10 @@ def test_hbm_pim_preset_is_the_published_device():
 
 @PROPERTY
 @given(preset=st.sampled_from(OFF_CHIP_PRESETS), tokens=st.integers(1, 512), width=st.sampled_from([64, 256, 768, 1024]),
-       tau=st.sampled_from([4, 8]), lowering=st.sampled_from([None, "fused"]))
-def test_near_memory_never_increases_bus_bytes(preset, tokens, width, tau, lowering):
+       tau=st.sampled_from([4, 8]), lowering=st.sampled_from([None, "fused"]), engine=st.sampled_from(["analytic", "des"]))
+def test_near_memory_never_increases_bus_bytes(preset, tokens, width, tau, lowering, engine):
     w = workloads.layer("memory", tokens, width, width, tau)
-    opts = {"lowering": lowering} if lowering else {}
+    opts = dict({"lowering": lowering} if lowering else {}, engine=engine)
     off = lookup_row(simulate(w, preset, **opts))["dram_bytes"]
     on = lookup_row(simulate(w, near(preset), **opts))["dram_bytes"]
     assert on <= off
@@ -143,7 +143,7 @@ def test_a_bigger_hot_row_cache_is_never_slower_in_the_des(preset, policy, small
     w = lone(128, 512)
     t = [simulate(w, preset, engine="des", hot_cache_bytes=c, hot_cache_policy=policy, bucket_distribution="zipf",
                   seed=seed).latency_s for c in (small, small + extra)]
-    assert t[1] <= t[0] * (1 + 0.02)  # the DES queues tile by tile: a few % of jitter, never a trend
+    assert t[1] <= t[0] * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("preset", ["h200", "hbm-pim"])
