@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from workloads.efficient import EFFICIENT_ATTENTION_KINDS, stages
 from workloads.op import DTYPE_BYTES, INDEX_DTYPE, Op, OpKind
 
 LOOKUP_IMPLS = ("embedding_bag", "gather_sum", "fused", "table_stationary")
@@ -85,8 +86,19 @@ def lookup_gather(op: Op, access_bytes: int | None = None, chains: int | None = 
                         t.row_bytes, t.tables, t.rows_per_table)
 
 
+def efficient_attention_kernels(op: Op) -> list[Kernel]:
+    """A Table 2 attention (Linformer, cosFormer, Performer) stage by stage (workloads.efficient), in either
+    lowering: products on the matrix unit, feature maps, softmax and sums on the vector unit, every
+    intermediate through memory (no fused kernel for these exists in the setups we model)."""
+    b = _b(op.dtype)
+    return [Kernel(f"{op.name}:{s.name}", op.name, s.unit, op.dtype, s.flops, s.read_elements * b,
+                   s.write_elements * b, gemm=s.gemm) for s in stages(op)]
+
+
 def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
     reads, writes = op.total_bytes_read, op.total_bytes_written
+    if op.kind in EFFICIENT_ATTENTION_KINDS:
+        return efficient_attention_kernels(op)
     if op.kind is OpKind.MATMUL:
         d = op.dims
         return [Kernel(op.name, op.name, "matrix", op.dtype, op.flops, reads, writes, gemm=(d["m"], d["n"], d["k"]))]

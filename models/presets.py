@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.memoryformer import MemoryFormerBlock, MemoryFormerConfig
-from models.transformer import TransformerBlock, TransformerConfig
+# No torch at import: the presets are plain data (a sweep resolves them by the thousand); the block modules
+# load when a config or block is built.
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class ModelPreset:
 
     def block_config(self, **overrides):
         """The block config with this preset's released options, `overrides` replacing any of them."""
+        from models.memoryformer import MemoryFormerConfig
+        from models.transformer import TransformerConfig
+
         opts = {**self.block_options(), **overrides}
         if self.kind == "transformer":
             return TransformerConfig(hidden_size=self.hidden_size, heads=self.heads, **opts)
@@ -83,7 +86,13 @@ def get_preset(name: str) -> ModelPreset:
 
 
 def build_block(config, device=None, dtype=None):
-    """A block module from a TransformerConfig or MemoryFormerConfig."""
+    """A block module from a TransformerConfig or MemoryFormerConfig (or a Table 2 baseline's config)."""
+    from models.baselines import BASELINE_BLOCKS
+    from models.memoryformer import MemoryFormerBlock, MemoryFormerConfig
+    from models.transformer import TransformerBlock, TransformerConfig
+
+    if type(config) in BASELINE_BLOCKS:  # subclasses of TransformerConfig: checked first
+        return BASELINE_BLOCKS[type(config)](config, device=device, dtype=dtype)
     if isinstance(config, TransformerConfig):
         return TransformerBlock(config, device=device, dtype=dtype)
     if isinstance(config, MemoryFormerConfig):

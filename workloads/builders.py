@@ -88,6 +88,37 @@ def attention_op(name, batch, seq_len, hidden_size, heads, dtype, deps=()) -> Op
               {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": hidden_size // heads, "causal": 1})
 
 
+def linformer_attention_op(name, batch, seq_len, hidden_size, heads, proj_len, dtype, deps=()) -> Op:
+    """Linformer's attention (models/efficient_attention.py): reads q, k, v and E, F (proj_len x seq_len)."""
+    b, n = dtype_bytes(dtype), batch * seq_len
+    flops, paper = F.linformer_attention_flops(batch, seq_len, hidden_size, heads, proj_len)
+    return Op(name, OpKind.LINFORMER_ATTENTION, dtype, ((n, hidden_size),) * 3 + ((proj_len, seq_len),) * 2,
+              ((n, hidden_size),), flops, paper,
+              {"activations": 3 * n * hidden_size * b, "weights": 2 * proj_len * seq_len * b},
+              {"activations": n * hidden_size * b}, deps,
+              {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": hidden_size // heads,
+               "proj_len": proj_len})
+
+
+def cosformer_attention_op(name, batch, seq_len, hidden_size, heads, dtype, deps=()) -> Op:
+    b, n = dtype_bytes(dtype), batch * seq_len
+    flops, paper = F.cosformer_attention_flops(batch, seq_len, hidden_size, heads)
+    return Op(name, OpKind.COSFORMER_ATTENTION, dtype, ((n, hidden_size),) * 3, ((n, hidden_size),), flops, paper,
+              {"activations": 3 * n * hidden_size * b}, {"activations": n * hidden_size * b}, deps,
+              {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": hidden_size // heads})
+
+
+def performer_attention_op(name, batch, seq_len, hidden_size, heads, features, dtype, deps=()) -> Op:
+    """FAVOR+ attention: reads q, k, v and the random features W (features x head_dim)."""
+    b, n, dh = dtype_bytes(dtype), batch * seq_len, hidden_size // heads
+    flops, paper = F.performer_attention_flops(batch, seq_len, hidden_size, heads, features)
+    return Op(name, OpKind.PERFORMER_ATTENTION, dtype, ((n, hidden_size),) * 3 + ((features, dh),),
+              ((n, hidden_size),), flops, paper,
+              {"activations": 3 * n * hidden_size * b, "weights": features * dh * b},
+              {"activations": n * hidden_size * b}, deps,
+              {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": dh, "features": features})
+
+
 def hash_op(name, tokens, d_in, tau, dtype, official=False, deps=()) -> Op:
     b, ib, k = dtype_bytes(dtype), dtype_bytes(INDEX_DTYPE), d_in // tau
     flops, paper = F.hash_flops(tokens, d_in, tau, official)
@@ -185,7 +216,26 @@ def memoryformer_ops(batch, seq_len, d, heads, tau, expand_bits, dtype, gelu=Fal
     return ops
 
 
-BLOCK_KINDS = ("transformer", "memoryformer")
+# The paper's Table 2 baselines: Pythia's block with its attention replaced (models/baselines.py).
+BASELINE_KINDS = ("linformer", "cosformer", "performer")
+DEFAULT_PROJ_LEN = 256  # Linformer's k; the paper states none (models/baselines.py)
+DEFAULT_FEATURES = 256  # Performer's m; likewise
+
+
+def baseline_ops(kind, batch, seq_len, d, heads, dtype, parallel_residual=True, norm="layernorm", linear_bias=True,
+                 proj_len=DEFAULT_PROJ_LEN, features=DEFAULT_FEATURES) -> list[Op]:
+    """The Transformer block's ops with its "attention" op replaced by `kind`'s (same name, same deps)."""
+    ops = transformer_ops(batch, seq_len, d, heads, dtype, parallel_residual=parallel_residual, norm=norm,
+                          linear_bias=linear_bias)
+    core = {"linformer": lambda deps: linformer_attention_op("attention", batch, seq_len, d, heads, proj_len, dtype,
+                                                             deps),
+            "cosformer": lambda deps: cosformer_attention_op("attention", batch, seq_len, d, heads, dtype, deps),
+            "performer": lambda deps: performer_attention_op("attention", batch, seq_len, d, heads, features, dtype,
+                                                             deps)}[kind]
+    return [core(op.deps) if op.name == "attention" else op for op in ops]
+
+
+BLOCK_KINDS = ("transformer", "memoryformer") + BASELINE_KINDS
 NORMS = ("layernorm", "rmsnorm")  # as models.norms.NORMS (this module may not import torch)
 WEIGHTINGS = ("paper", "official")
 
@@ -194,6 +244,9 @@ BLOCK_OPTIONS = {
     "transformer": ("norm", "rotary_pct", "parallel_residual", "linear_bias"),
     "memoryformer": ("norm", "rotary_pct", "parallel_residual", "memory_bias", "weighting", "gelu",
                      "share_qkv_hash"),
+    "linformer": ("norm", "parallel_residual", "linear_bias", "proj_len"),
+    "cosformer": ("norm", "parallel_residual", "linear_bias"),
+    "performer": ("norm", "parallel_residual", "linear_bias", "features"),
 }
 # Block variants, as options that replace a preset's own (models.presets: "released", Pythia's and the
 # released MemoryFormer configs):
@@ -241,7 +294,8 @@ def options_for(kind: str, options: dict) -> dict:
 def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int | None = None, tau: int = 8,
           expand_bits: int = 2, dtype: str = "bf16", parallel_residual: bool | None = None, gelu: bool = False,
           weighting: str = "paper", share_qkv_hash: bool = True, norm: str = "layernorm", rotary_pct: float = 0.0,
-          memory_bias: bool = False, linear_bias: bool = True) -> Workload:
+          memory_bias: bool = False, linear_bias: bool = True, proj_len: int = DEFAULT_PROJ_LEN,
+          features: int = DEFAULT_FEATURES) -> Workload:
     """One Transformer or MemoryFormer block in closed form (the ops models/ execute for that block).
 
     The defaults are the paper's blocks (the "paper" variant: LayerNorm, no rotary, no Memory Layer bias;
@@ -249,6 +303,8 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
     norm "layernorm" | "rmsnorm"; rotary_pct in [0, 1] (share of each head's dims rotated in q and k);
     memory_bias (a bias on every Memory Layer); linear_bias (biases on the Transformer's Linear layers);
     weighting, gelu, share_qkv_hash (MemoryFormer only).
+    Table 2 baselines, kind "linformer" | "cosformer" | "performer": the Transformer block with that attention
+    (no rotary); proj_len is Linformer's k, features Performer's m (256 each by default).
     """
     _check_positive(hidden_size=hidden_size, seq_len=seq_len, batch=batch)
     dtype_bytes(dtype)
@@ -278,6 +334,17 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
                                rotary_dims=rdims, memory_bias=memory_bias, parallel_residual=parallel)
         meta.update(tau=tau, expand_bits=expand_bits, chunks=hidden_size // tau, parallel_residual=parallel,
                     memory_bias=bool(memory_bias), weighting=weighting)
+    elif kind in BASELINE_KINDS:
+        if rdims:
+            raise ValueError(f"rotary_pct must be 0 for a {kind} block (its attention takes no rotary embeddings), "
+                             f"given rotary_pct={rotary_pct}")
+        _check_positive(**({"proj_len": proj_len} if kind == "linformer" else {}),
+                        **({"features": features} if kind == "performer" else {}))
+        parallel = True if parallel_residual is None else bool(parallel_residual)  # Pythia's, as the paper
+        ops = baseline_ops(kind, batch, seq_len, hidden_size, heads, dtype, parallel_residual=parallel, norm=norm,
+                           linear_bias=linear_bias, proj_len=proj_len, features=features)
+        meta.update(parallel_residual=parallel, linear_bias=bool(linear_bias))
+        meta.update({"linformer": dict(proj_len=proj_len), "performer": dict(features=features)}.get(kind, {}))
     else:
         raise ValueError(f"kind must be one of {BLOCK_KINDS}, given {kind!r}")
     return Workload(f"{kind}-d{hidden_size}-s{seq_len}-b{batch}", tuple(ops), meta)

@@ -5,7 +5,8 @@ softmax, norms, GeLU, residual adds). Elementwise costs use the per-element coun
 conventions, stated once here, not measurements.
 `flops_paper`: the paper's convention (reference section 3): 1 multiply-accumulate = 1 FLOP and only
 the terms the paper counts: FC products, attention's two products, Memory Layer hash (N K tau) and
-lookup (N K h). Norms, softmax, biases, residuals, rotary embeddings: 0.
+lookup (N K h); for the Table 2 baselines every product's multiply-adds (see the end of this file).
+Norms, softmax, biases, residuals, rotary embeddings, feature maps: 0.
 
 Attention is counted dense (no halving for the causal mask), as the paper and torch's FlopCounter do.
 """
@@ -83,3 +84,47 @@ def paper_block_flops(kind: str, hidden_size: int, seq_len: int, tau: int = 8, w
     else:
         raise ValueError(f"kind must be 'transformer' or 'memoryformer', given {kind!r}")
     return fc + (paper_attention_flops(s, d) if with_attention else 0)
+
+
+# --- the efficient attentions of the paper's Table 2 (models/efficient_attention.py) ------------------
+# Both conventions for these three ops, n = batch x seq_len tokens, d = heads x d_h:
+# - flops_paper: every multiply-add of a product is 1 FLOP, the small ones included (Linformer's E K and F V,
+#   Performer's W q and W k, the linear attentions' denominators q . sum k); feature maps, softmax and the
+#   normalising divides count 0, as the paper counts softmax 0.
+# - flops: 2 per multiply-add plus these per-element counts (the same numbers are registered with torch's
+#   FlopCounter in models/efficient_attention.py; a test holds the two equal):
+COSFORMER_FEATURE_FLOPS_PER_ELEMENT = 3  # relu, x sin, x cos (the position angles themselves not counted)
+PERFORMER_FLOPS_PER_INPUT_ELEMENT = 3  # scale by d_h^-1/4, square, sum (|x|^2)
+PERFORMER_FLOPS_PER_FEATURE = 5  # max, subtract |x|^2 / 2, subtract the max, exp, scale by 1/sqrt(m)
+# Linformer's softmax is SOFTMAX_FLOPS_PER_SCORE per score; each linear attention adds one FLOP per feature
+# element for sum_j k_j and one divide per output element.
+
+
+def linformer_attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int,
+                              proj_len: int) -> tuple[int, int]:
+    """E K and F V (n k d multiply-adds each), Q K'^T and P V' (n k d each), softmax on n H k scores."""
+    n = batch * seq_len
+    macs = 4 * n * proj_len * hidden_size
+    return 2 * macs + SOFTMAX_FLOPS_PER_SCORE * n * heads * proj_len, macs
+
+
+def cosformer_attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int) -> tuple[int, int]:
+    """With f = 2 d_h features per head (the cos and the sin term): the state k^T v and the numerator
+    q (k^T v), n H f d_h = 2 n d d_h multiply-adds each; the denominator q . sum k, n H f = 2 n d."""
+    n, d = batch * seq_len, hidden_size
+    dh = d // heads
+    macs = 2 * (2 * n * d * dh) + 2 * n * d
+    elementwise = COSFORMER_FEATURE_FLOPS_PER_ELEMENT * 2 * n * d + 2 * n * d + n * d  # maps, sum k, divide
+    return 2 * macs + elementwise, macs
+
+
+def performer_attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int,
+                              features: int) -> tuple[int, int]:
+    """W q and W k (n d m multiply-adds each), the state phi(k)^T v and the numerator phi(q) (phi(k)^T v)
+    (n d m each), the denominator phi(q) . sum phi(k) (n H m)."""
+    n, d, m = batch * seq_len, hidden_size, features
+    phi = n * heads * m  # feature elements of q (or of k)
+    macs = 4 * n * d * m + phi
+    elementwise = (PERFORMER_FLOPS_PER_INPUT_ELEMENT * 2 * n * d + PERFORMER_FLOPS_PER_FEATURE * 2 * phi
+                   + phi + n * d)  # feature maps of q and k, sum phi(k), divide
+    return 2 * macs + elementwise, macs

@@ -31,6 +31,10 @@ class OpKind(str, Enum):
     HASH = "hash"
     LOOKUP = "lookup"
     COPY = "copy"
+    # the paper's Table 2 baselines: attention replaced (workloads/efficient.py lists what each runs)
+    LINFORMER_ATTENTION = "linformer_attention"
+    COSFORMER_ATTENTION = "cosformer_attention"
+    PERFORMER_ATTENTION = "performer_attention"
     OTHER = "other"
 
 
@@ -66,7 +70,8 @@ class Op:
     """One executed operation. `dims` holds the kind's shape parameters the engines need:
     matmul m, n, k (bias 0/1); attention batch, heads, seq_len, head_dim, causal;
     hash/lookup tokens, chunks, tau, width; elementwise/norm elements, rows (norm: rms 1 for RMSNorm);
-    rotary batch, seq_len, heads, head_dim, rotary_dims, tensors."""
+    rotary batch, seq_len, heads, head_dim, rotary_dims, tensors; the efficient attentions batch, heads,
+    seq_len, head_dim, plus proj_len (Linformer's k) or features (Performer's m)."""
     name: str
     kind: OpKind
     dtype: str

@@ -166,6 +166,21 @@ class _Recorder(TorchDispatchMode):
             kind, label = OpKind.ATTENTION, "attention"
             flops, paper = F.attention_flops(batch, seq_len, q.shape[1], heads)
             dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": q.shape[1] // heads, "causal": 1}
+        elif packet in (torch.ops.hwsim.linformer_attention, torch.ops.hwsim.cosformer_attention,
+                        torch.ops.hwsim.performer_attention):
+            q, batch, heads = args[0], args[-2], args[-1]
+            seq_len, d = q.shape[0] // batch, q.shape[1]
+            dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": d // heads}
+            label = "attention"
+            if packet is torch.ops.hwsim.linformer_attention:
+                kind, dims["proj_len"] = OpKind.LINFORMER_ATTENTION, args[3].shape[0]  # E: (k, T)
+                flops, paper = F.linformer_attention_flops(batch, seq_len, d, heads, dims["proj_len"])
+            elif packet is torch.ops.hwsim.cosformer_attention:
+                kind = OpKind.COSFORMER_ATTENTION
+                flops, paper = F.cosformer_attention_flops(batch, seq_len, d, heads)
+            else:
+                kind, dims["features"] = OpKind.PERFORMER_ATTENTION, args[3].shape[0]  # W: (m, d_h)
+                flops, paper = F.performer_attention_flops(batch, seq_len, d, heads, dims["features"])
         else:
             # Not modelled: recorded so nothing silently disappears, with no FLOPs.
             kind, label = OpKind.OTHER, str(packet).split(".")[-1]

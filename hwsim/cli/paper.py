@@ -41,16 +41,19 @@ def tables(args) -> int:
 
     import models
     from workloads.memory import model_memory_rows
-    from workloads.paper import table1_rows, table3_rows, table5_rows
+    from workloads.paper import table1_rows, table2_rows, table3_rows, table5_rows
 
     positive_arg("--seq-len", args.seq_len)
+    positive_arg("--linformer-k", args.linformer_k)
+    positive_arg("--performer-features", args.performer_features)
     out = out_dir(args.out)
     presets = list(models.PRESETS.values())
     t1 = pd.DataFrame(table1_rows(presets, args.seq_len))
+    t2 = pd.DataFrame(table2_rows(args.seq_len, proj_len=args.linformer_k, features=args.performer_features))
     t3 = pd.DataFrame(table3_rows(args.seq_len))
     t5 = pd.DataFrame(table5_rows())
     mem = pd.DataFrame(model_memory_rows(presets, args.seq_len))
-    for name, df in [("table1", t1), ("table3", t3), ("table5", t5), ("model_memory", mem)]:
+    for name, df in [("table1", t1), ("table2", t2), ("table3", t3), ("table5", t5), ("model_memory", mem)]:
         write_csv(df, out / f"{name}.csv")
 
     show = _gflops(t1, ["flops_wo_attn_paper", "flops_paper", "flops_paper_ops", "flops"])
@@ -66,6 +69,14 @@ def tables(args) -> int:
                 print(f"  {r['model']}: the paper prints {r['printed_gflops_wo_attn']} / {r['printed_gflops']} G; "
                       f"its formula gives {r['flops_wo_attn_paper'] / 1e9:.3f} / {r['flops_paper'] / 1e9:.3f} G. "
                       "flops_paper is the formula.")
+    print(f"\nTable 2, efficient attentions in Pythia-410M blocks (d 1024, 16 heads), GFLOPs per block at "
+          f"s = {args.seq_len} (flops_paper: 1 MAC = 1 FLOP; the paper's formula where it has one, else the op sum):")
+    show2 = _gflops(t2, ["flops_paper", "attention_flops_paper", "flops_paper_ops", "flops"])
+    print(show2[["model", "setting", "flops_paper", "printed_gflops", "attention_flops_paper", "flops_paper_ops",
+                 "flops"]].to_string(index=False))
+    for _, r in t2.iterrows():
+        if r["note"]:
+            print(f"  {r['model']}: {r['note']}")
     print("\nTable 3, Memory Layer Q alone (fp16, d_out 512):")
     t3s = _gflops(t3, ["flops_paper", "flops"]).assign(table_MB=(t3["table_bytes"] / 1e6).round(1))
     print(t3s.drop(columns=["table_bytes"]).to_string(index=False))
@@ -82,7 +93,7 @@ def tables(args) -> int:
               f"{a['fc_flops_paper_per_block'] / b['fc_flops_paper_per_block']:.1f}x fewer FC FLOPs (op sum; "
               f"{a['fc_flops_paper_formula_per_block'] / b['fc_flops_paper_formula_per_block']:.1f}x by the "
               "paper's 6 K s d formula)")
-    print(f"wrote table1.csv, table3.csv, table5.csv, model_memory.csv in {out}")
+    print(f"wrote table1.csv, table2.csv, table3.csv, table5.csv, model_memory.csv in {out}")
     return 0
 
 
@@ -128,11 +139,15 @@ def register(sub) -> None:
     add_out(p)
     p.set_defaults(func=figure1)
 
-    p = sub.add_parser("tables", help="paper's Tables 1, 3, 5 and model memory -> table1.csv, table3.csv, "
-                                      "table5.csv, model_memory.csv",
-                       description="Writes table1.csv, table3.csv, table5.csv (the paper's tables, computed) "
-                                   "and model_memory.csv (parameters and table bytes per block and model).")
+    p = sub.add_parser("tables", help="paper's Tables 1, 2, 3, 5 and model memory -> table1.csv, table2.csv, "
+                                      "table3.csv, table5.csv, model_memory.csv",
+                       description="Writes table1.csv, table2.csv, table3.csv, table5.csv (the paper's tables, "
+                                   "computed) and model_memory.csv (parameters and table bytes per block and model).")
     p.add_argument("--seq-len", type=int, default=2048, help="tokens per sequence (default 2048, as the paper)")
+    p.add_argument("--linformer-k", type=int, default=256,
+                   help="Table 2: Linformer's projected length k (default 256; the paper states none)")
+    p.add_argument("--performer-features", type=int, default=256,
+                   help="Table 2: Performer's random features m (default 256; the paper states none)")
     add_out(p)
     p.set_defaults(func=tables)
 

@@ -11,6 +11,12 @@ class NoProgress:
     def advance(self, n: int = 1) -> None:
         pass
 
+    def describe(self, text: str) -> None:
+        """Say what runs now (e.g. the benchmark), beside the bar."""
+
+    def set_total(self, total: int) -> None:
+        pass
+
     def close(self, interrupted: bool = False) -> None:
         pass
 
@@ -28,6 +34,13 @@ class Progress(NoProgress):
 
     def advance(self, n: int = 1) -> None:
         self.bar.update(n)
+
+    def describe(self, text: str) -> None:
+        self.bar.set_postfix_str(text)
+
+    def set_total(self, total: int) -> None:
+        self.bar.total = max(int(total), 1)
+        self.bar.refresh()
 
     def close(self, interrupted: bool = False) -> None:
         if interrupted:  # the bar stays on screen, saying where the run stopped

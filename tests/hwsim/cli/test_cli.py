@@ -18,13 +18,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # what each subcommand writes (DESIGN: each writes CSV, and PNG where it plots, into --out DIR)
 WRITES = {
     "figure1": ["figure1.csv", "figure1.png"],
-    "tables": ["table1.csv", "table3.csv", "table5.csv", "model_memory.csv"],
+    "tables": ["table1.csv", "table2.csv", "table3.csv", "table5.csv", "model_memory.csv"],
     "buckets": ["buckets.csv", "buckets_summary.csv", "buckets.png"],
     "simulate": ["ops.csv", "summary.csv"],
     "compare": ["compare.csv"],
     "roofline": ["roofline.csv", "roofline.png"],
     "validate": ["validation.csv"],
     "area": ["area.csv"],
+    "calibrate": ["NAME.yaml", "measured.csv", "validation.csv"],
 }
 
 
@@ -93,6 +94,31 @@ def test_tables(capsys, tmp_path):
     # reference, derived: tables per block 138 / 311 / 554 MB (fp16, tau 8, e 2)
     for model, mb in [("memoryformer-tiny", 138), ("memoryformer-small", 311), ("memoryformer-base", 554)]:
         assert mem.loc[model, "bytes_per_block"] / 1e6 == pytest.approx(mb, rel=0.01)
+
+
+def test_tables_table2(capsys, tmp_path):
+    out = run_ok(capsys, tmp_path, "tables", "--linformer-k", 39, "--performer-features", 110)
+    t2 = pd.read_csv(tmp_path / "table2.csv").set_index("model")
+    assert list(t2.index) == ["pythia-410m", "linformer", "cosformer", "performer", "memoryformer-base"]
+    # the paper's Table 2 as printed (G per block, s = 2048)
+    assert list(t2["printed_gflops"]) == [34.4, 26.1, 30.0, 26.7, 10.2]
+    # s = 2048, d = 1024, 16 heads: 12 s d^2 = 25.770 G of FC layers in every baseline, plus
+    # Linformer 4 s k d at k = 39: 0.327 G; Performer 4 s d m + s H m at m = 110: 0.926 G
+    fc = 12 * 2048 * 1024 ** 2
+    assert t2.loc["linformer", "flops_paper"] == fc + 4 * 2048 * 39 * 1024
+    assert t2.loc["performer", "flops_paper"] == fc + 4 * 2048 * 1024 * 110 + 2048 * 16 * 110
+    assert round(t2.loc["linformer", "flops_paper"] / 1e9, 1) == 26.1
+    assert round(t2.loc["performer", "flops_paper"] / 1e9, 1) == 26.7
+    # one line per baseline on where the counts part
+    for model in ("linformer", "cosformer", "performer"):
+        assert sum(line.strip().startswith(f"{model}:") for line in out.splitlines()) == 1, model
+    assert "Table 2" in out
+
+
+def test_tables_bad_table2_setting(capsys, tmp_path):
+    line = one_error_line(capsys, "tables", "--linformer-k", 0, "--out", tmp_path)
+    assert "--linformer-k" in line and "0" in line
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_simulate(capsys, tmp_path):

@@ -53,7 +53,18 @@ def block_workloads(draw):
                            linear_bias=draw(st.booleans()), parallel_residual=draw(st.sampled_from([None, False, True])))
 
 
-any_workload = st.one_of(layer_workloads(), block_workloads())
+@st.composite
+def baseline_workloads(draw):
+    """The paper's Table 2 baselines: Linformer, cosFormer, Performer blocks."""
+    kind = draw(st.sampled_from(workloads.builders.BASELINE_KINDS))
+    return workloads.block(kind, 64 * draw(st.integers(1, 4)), draw(st.integers(1, 128)), draw(st.integers(1, 2)),
+                           dtype=draw(st.sampled_from(["bf16", "fp32"])),
+                           norm=draw(st.sampled_from(["layernorm", "rmsnorm"])), linear_bias=draw(st.booleans()),
+                           parallel_residual=draw(st.sampled_from([None, False, True])),
+                           proj_len=draw(st.integers(1, 256)), features=draw(st.integers(1, 256)))
+
+
+any_workload = st.one_of(layer_workloads(), block_workloads(), baseline_workloads())
 # documented simulate options; None = the accelerator's own default. (lookup_impl "fused" moves a hash's
 # work into its lookup's kernel, so per-op bounds do not apply to it.)
 options = st.fixed_dictionaries({"mode": st.sampled_from([None, "eager", "graph"]),

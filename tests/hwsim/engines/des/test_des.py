@@ -89,10 +89,11 @@ def test_hash_lookup_double_buffering_beats_the_serial_sum_and_says_so():
     assert "pipelined with hash" in d.ops.set_index("op").loc["lookup", "notes"]
 
 
-def test_serial_des_reproduces_the_analytic_schedule_without_lookups():
+@pytest.mark.parametrize("kind", ["transformer", "linformer", "cosformer", "performer"])
+def test_serial_des_reproduces_the_analytic_schedule_without_lookups(kind):
     """One kernel at a time (overlap=False) and no lookups: the same launch pipeline, the same times."""
     for preset in PRESETS:
-        w = workloads.block("transformer", 256, 128)
+        w = workloads.block(kind, 256, 128)
         a, d = simulate(w, preset), simulate(w, preset, engine="des", overlap=False)
         assert d.latency_s == pytest.approx(a.latency_s, rel=1e-9), preset
         np.testing.assert_allclose(d.ops["time_s"], a.ops["time_s"], rtol=1e-9, atol=1e-15)
@@ -133,7 +134,7 @@ def test_qkv_lookups_share_the_banks_at_once_when_tables_are_resident():
 # ---- the Result contract ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("kind", ["memoryformer", "transformer"])
+@pytest.mark.parametrize("kind", ["memoryformer", "transformer", "linformer", "cosformer", "performer"])
 def test_every_preset_returns_the_analytic_columns(preset, kind):
     w = workloads.block(kind, 64, 32)
     a, d = simulate(w, preset), simulate(w, preset, engine="des")
