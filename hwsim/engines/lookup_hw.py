@@ -167,6 +167,13 @@ def adapt(kernels: list[Kernel], workload, accel, opts) -> list[Kernel]:
     return out
 
 
+def adapt_key(accel, opts) -> tuple:
+    """Everything `adapt` reads besides the workload and the lowering options (a sweep lowers once per key)."""
+    place = accel.lookup.placement
+    return (place, nm.spec(accel).command_bytes if place == "near_memory" else None, hot_cache_spec(accel, opts),
+            accel.kind == "gpu", accel.compute.matrix.cores, *(opts.get(k) for k in OPTION_DEFAULTS))
+
+
 def replayed_by_des(k: Kernel) -> bool:
     """Lookup kernels the DES replays row by row (near memory, hot-row caches in front of DRAM); the
     others of this module run in the DES with this module's cost."""
