@@ -109,6 +109,10 @@ def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
             return [Kernel(op.name, op.name, "hash", op.dtype, 0, reads, writes,
                            hash_chunks=op.dims["tokens"] * op.dims["chunks"])]
         return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+    if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
+        # A plain row gather (a token embedding: a few rows of d elements each) is a DMA from DRAM, where the
+        # table lives; dedicated lookup memories hold Memory Layer tables, and their adders have nothing to sum.
+        return [Kernel(op.name, op.name, "memory", op.dtype, 0, reads, writes)]
     if op.kind is OpKind.LOOKUP:
         # Rows come from the lookup memory; the stream part is indices, weights in and the output out.
         stream_reads = reads - op.bytes_read["tables"]
@@ -177,7 +181,8 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
         ks.append(_elementwise(op, "offset2bag", n * k, i64, i64))
         ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
                          n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
-                         extra={} if simt else {"loads_per_thread": cpu_row_loads(row_bytes, n, cores)}))
+                         extra={} if simt else {"loads_per_thread": cpu_row_loads(row_bytes, n, cores),
+                                                "concurrent_tokens": min(n, cores)}))
         return ks
     if impl == "gather_sum":
         # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)
@@ -254,6 +259,10 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
                               else cpu_row_loads(op.table.row_bytes, n, cores)})]
     if op.kind is OpKind.LOOKUP:
         return torch_lookup_kernels(op, lookup_impl, block_d, simt, cores)
+    if op.kind is OpKind.COPY and op.dims.get("tensors", 1) == 2:
+        # the KV-cache append: one copy kernel per cache (k, then v), as eager slice assignment runs
+        half = op.dims["elements"] // 2
+        return [_elementwise(op, f"copy_{t}", half, b, b, 0) for t in "kv"]
     if op.kind is OpKind.ATTENTION:
         n = op.dims["batch"] * op.dims["seq_len"]
         d = op.dims["heads"] * op.dims["head_dim"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-_WHERE = {"MemoryLayer": "memory_layer", "MemoryBlock": "memoryformer", "MemoryFormerBlock": "memoryformer",
+_WHERE = {"KVCache": "attention", "MemoryLayer": "memory_layer", "MemoryBlock": "memoryformer", "MemoryFormerBlock": "memoryformer",
           "MemoryFormerConfig": "memoryformer", "TransformerBlock": "transformer", "TransformerConfig": "transformer",
           "PRESETS": "presets", "ModelPreset": "presets", "get_preset": "presets", "build_block": "presets",
           "RMSNorm": "norms", "NORMS": "norms",

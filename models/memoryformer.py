@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.attention import causal_attention, check_heads
+from models.attention import KVCache, cached_attention, causal_attention, check_heads
 from models.custom_ops import WEIGHTINGS
 from models.memory_layer import MAX_TAU, MemoryLayer, check_memory_layer_shape
 from models.norms import check_norm, make_norm
@@ -97,16 +97,24 @@ class MemoryFormerBlock(nn.Module):
     def memory_layers(self) -> dict[str, MemoryLayer]:
         return {"q": self.q, "k": self.k, "v": self.v, "m1": self.memory_block.m1, "m2": self.memory_block.m2}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None):
+        """x (B, T, d) -> y (B, T, d); with a cache (decode: T new tokens after cache.length cached ones),
+        (y, the cache with their k, v appended). The Memory Layers see only the new tokens."""
+        c = self.config
         batch, seq_len, d = x.shape
         x2 = x.reshape(batch * seq_len, d)  # (B*T, d)
         h = self.attn_norm(x2)
-        if self.config.share_qkv_hash:
+        if c.share_qkv_hash:
             hashed = self.q.hash(h)  # one hash of Norm(X) serves Q, K and V (same sizes, same tau)
             q, k, v = self.q(h, hashed), self.k(h, hashed), self.v(h, hashed)  # 3 x (B*T, d)
         else:
             q, k, v = self.q(h), self.k(h), self.v(h)
-        q, k = apply_rotary(q, k, batch, self.config.heads, self.config.rotary_dims)
-        z = x2 + causal_attention(q, k, v, batch, self.config.heads)
-        y = z + self.memory_block(self.ffn_norm(x2 if self.config.parallel_residual else z))
-        return y.view(batch, seq_len, d)
+        q, k = apply_rotary(q, k, batch, c.heads, c.rotary_dims, offset=0 if cache is None else cache.length)
+        if cache is None:
+            a = causal_attention(q, k, v, batch, c.heads)
+        else:
+            a, cache = cached_attention(q, k, v, cache, c.heads)
+        z = x2 + a
+        y = z + self.memory_block(self.ffn_norm(x2 if c.parallel_residual else z))
+        y = y.view(batch, seq_len, d)
+        return y if cache is None else (y, cache)

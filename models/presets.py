@@ -37,6 +37,11 @@ class ModelPreset:
     bias: bool = False  # Linear biases (Transformer) or Memory Layer biases (MemoryFormer)
     weighting: str = "paper"  # MemoryFormer only
     follows: str = ""  # which released model the block options follow
+    # Token embedding and LM head rows. Pythia: "vocab_size": 50304 in every EleutherAI/pythia-* config.json
+    # (GPT-NeoX's 50277 tokens padded to a multiple of 128); with it the Pythia paper's parameter counts
+    # (Biderman et al. 2023, Table 1: 70,426,624 / 162,322,944 / 405,334,016) come out exactly.
+    # MemoryFormer trains on the Pile with the same GPT-NeoX code and tokenizer: assumed the same.
+    vocab_size: int = 50304
 
     @property
     def num_chunks(self) -> int | None:

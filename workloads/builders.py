@@ -3,6 +3,11 @@
 The op order, names and dependencies mirror the forward passes in models/ (a test holds them equal
 to traced Workloads, op by op, in FLOPs and bytes). Bytes count each operand once (compulsory
 traffic); what tiling and caches make of that is the engines' business.
+
+Phases: "prefill" runs a whole sequence with no cache (what the paper and the calibration benchmarks time);
+"decode" runs `seq_len` new tokens per sequence against a KV cache of `kv_len` tokens: a `kv_append` op
+(kind copy) writes the new tokens' k (after rotary) and v into the cache, and the attention op reads q
+of the new tokens and all kv_len + seq_len cached keys and values. Every other op sees batch x seq_len tokens.
 """
 from __future__ import annotations
 
@@ -80,12 +85,30 @@ def add_op(name, rows, width, dtype, deps=()) -> Op:
               {"rows": rows, "width": width, "elements": rows * width})
 
 
-def attention_op(name, batch, seq_len, hidden_size, heads, dtype, deps=()) -> Op:
+def attention_op(name, batch, seq_len, hidden_size, heads, dtype, deps=(), cache_len=None) -> Op:
+    """Causal attention of seq_len query rows per sequence; with cache_len (decode), against the cache's
+    cache_len + seq_len keys and values, read whole from the cache (models.attention.cached_attention)."""
     b, n = dtype_bytes(dtype), batch * seq_len
-    flops, paper = F.attention_flops(batch, seq_len, hidden_size, heads)
-    return Op(name, OpKind.ATTENTION, dtype, ((n, hidden_size),) * 3, ((n, hidden_size),), flops, paper,
-              {"activations": 3 * n * hidden_size * b}, {"activations": n * hidden_size * b}, deps,
-              {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": hidden_size // heads, "causal": 1})
+    dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": hidden_size // heads, "causal": 1}
+    if cache_len is None:
+        flops, paper = F.attention_flops(batch, seq_len, hidden_size, heads)
+        return Op(name, OpKind.ATTENTION, dtype, ((n, hidden_size),) * 3, ((n, hidden_size),), flops, paper,
+                  {"activations": 3 * n * hidden_size * b}, {"activations": n * hidden_size * b}, deps, dims)
+    keys = cache_len + seq_len
+    flops, paper = F.attention_flops(batch, seq_len, hidden_size, heads, keys)
+    return Op(name, OpKind.ATTENTION, dtype, ((n, hidden_size),) + ((batch, keys, hidden_size),) * 2,
+              ((n, hidden_size),), flops, paper, {"activations": (n + 2 * batch * keys) * hidden_size * b},
+              {"activations": n * hidden_size * b}, deps, dict(dims, cache_len=cache_len))
+
+
+def kv_append_op(name, batch, seq_len, hidden_size, cache_len, dtype, deps=()) -> Op:
+    """k and v of the new tokens (B*T, d) written into rows cache_len .. cache_len + T - 1 of the layer's
+    cache, in place: only the new rows move (a static cache; vLLM's reshape_and_cache)."""
+    b, n = dtype_bytes(dtype), batch * seq_len
+    return Op(name, OpKind.COPY, dtype, ((n, hidden_size),) * 2, ((batch, seq_len, hidden_size),) * 2, 0, 0,
+              {"activations": 2 * n * hidden_size * b}, {"activations": 2 * n * hidden_size * b}, deps,
+              {"batch": batch, "seq_len": seq_len, "width": hidden_size, "cache_len": cache_len, "tensors": 2,
+               "elements": 2 * n * hidden_size})
 
 
 def linformer_attention_op(name, batch, seq_len, hidden_size, heads, proj_len, dtype, deps=()) -> Op:
@@ -153,17 +176,27 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{key} must be a positive integer, given {key}={v!r}")
 
 
+def cached_attention_ops(batch, seq_len, d, heads, dtype, q_src, k_src, v_src, cache_len) -> list[Op]:
+    """Prefill (cache_len None): attention over q, k, v; decode: append k, v to the cache, then attend over it."""
+    if cache_len is None:
+        deps = tuple(dict.fromkeys((q_src, k_src, v_src)))
+        return [attention_op("attention", batch, seq_len, d, heads, dtype, deps=deps)]
+    return [kv_append_op("kv_append", batch, seq_len, d, cache_len, dtype, deps=tuple(dict.fromkeys((k_src, v_src)))),
+            attention_op("attention", batch, seq_len, d, heads, dtype, deps=(q_src, "kv_append"),
+                         cache_len=cache_len)]
+
+
 def transformer_ops(batch, seq_len, d, heads, dtype, ffn_mult=4, parallel_residual=True, norm="layernorm",
-                    rotary_dims=0, linear_bias=True) -> list[Op]:
+                    rotary_dims=0, linear_bias=True, cache_len=None) -> list[Op]:
     n, f = batch * seq_len, ffn_mult * d
     ops = [block_norm_op(norm, "attn_norm.norm", n, d, dtype),
            matmul_op("qkv.matmul", n, 3 * d, d, dtype, bias=linear_bias, deps=("attn_norm.norm",))]
-    attention_deps = ("qkv.matmul",)
+    qk = "qkv.matmul"
     if rotary_dims:
         ops.append(rotary_op("rotary", batch, seq_len, d, heads, rotary_dims, dtype, deps=("qkv.matmul",)))
-        attention_deps = ("rotary", "qkv.matmul")  # rotated q and k, v straight from the product
-    ops += [attention_op("attention", batch, seq_len, d, heads, dtype, deps=attention_deps),
-            matmul_op("out.matmul", n, d, d, dtype, bias=linear_bias, deps=("attention",)),
+        qk = "rotary"  # rotated q and k, v straight from the product
+    ops += cached_attention_ops(batch, seq_len, d, heads, dtype, qk, qk, "qkv.matmul", cache_len)
+    ops += [matmul_op("out.matmul", n, d, d, dtype, bias=linear_bias, deps=("attention",)),
             add_op("add", n, d, dtype, deps=("out.matmul",))]
     ffn_input = () if parallel_residual else ("add",)
     ops += [block_norm_op(norm, "ffn_norm.norm", n, d, dtype, deps=ffn_input),
@@ -176,7 +209,7 @@ def transformer_ops(batch, seq_len, d, heads, dtype, ffn_mult=4, parallel_residu
 
 def memoryformer_ops(batch, seq_len, d, heads, tau, expand_bits, dtype, gelu=False, official=False,
                      share_qkv_hash=True, norm="layernorm", rotary_dims=0, memory_bias=False,
-                     parallel_residual=False) -> list[Op]:
+                     parallel_residual=False, cache_len=None) -> list[Op]:
     n, k = batch * seq_len, d // tau
     wide = (tau + expand_bits) * k
     ops = [block_norm_op(norm, "attn_norm.norm", n, d, dtype)]
@@ -196,12 +229,12 @@ def memoryformer_ops(batch, seq_len, d, heads, tau, expand_bits, dtype, gelu=Fal
         if not share_qkv_hash:
             ops.append(hash_op(f"{p}.hash", n, d, tau, dtype, official, deps=("attn_norm.norm",)))
         out[p] = lookup(p, "hash" if share_qkv_hash else f"{p}.hash", tau, d)
-    attention_deps = (out["q"], out["k"], out["v"])
+    q_src, k_src = out["q"], out["k"]
     if rotary_dims:
         ops.append(rotary_op("rotary", batch, seq_len, d, heads, rotary_dims, dtype, deps=(out["q"], out["k"])))
-        attention_deps = ("rotary", out["v"])
-    ops += [attention_op("attention", batch, seq_len, d, heads, dtype, deps=attention_deps),
-            add_op("add", n, d, dtype, deps=("attention",)),
+        q_src = k_src = "rotary"
+    ops += cached_attention_ops(batch, seq_len, d, heads, dtype, q_src, k_src, out["v"], cache_len)
+    ops += [add_op("add", n, d, dtype, deps=("attention",)),
             block_norm_op(norm, "ffn_norm.norm", n, d, dtype, deps=() if parallel_residual else ("add",)),
             hash_op("memory_block.m1.hash", n, d, tau, dtype, official, deps=("ffn_norm.norm",))]
     last = lookup("memory_block.m1", "memory_block.m1.hash", tau, wide)
@@ -236,6 +269,7 @@ def baseline_ops(kind, batch, seq_len, d, heads, dtype, parallel_residual=True, 
 
 
 BLOCK_KINDS = ("transformer", "memoryformer") + BASELINE_KINDS
+PHASES = ("prefill", "decode")
 NORMS = ("layernorm", "rmsnorm")  # as models.norms.NORMS (this module may not import torch)
 WEIGHTINGS = ("paper", "official")
 
@@ -291,12 +325,36 @@ def options_for(kind: str, options: dict) -> dict:
     return {k: v for k, v in options.items() if k in BLOCK_OPTIONS[kind]}
 
 
+def check_phase(phase: str, kv_len) -> int | None:
+    """The cache length a phase runs against: None for prefill (which takes no kv_len), kv_len for decode."""
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {', '.join(PHASES)}, given {phase!r}")
+    if phase == "prefill":
+        if kv_len is not None:
+            raise ValueError(f"kv_len applies to phase='decode' only (prefill has no KV cache), given kv_len={kv_len!r} "
+                             f"with phase='prefill'")
+        return None
+    if isinstance(kv_len, bool) or not isinstance(kv_len, int) or kv_len < 0:
+        raise ValueError(f"kv_len must be a non-negative integer (tokens already in the KV cache) for phase='decode', "
+                         f"given kv_len={kv_len!r}")
+    return kv_len
+
+
+def phase_suffix(cache_len: int | None) -> str:
+    return "" if cache_len is None else f"-decode-kv{cache_len}"
+
+
 def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int | None = None, tau: int = 8,
           expand_bits: int = 2, dtype: str = "bf16", parallel_residual: bool | None = None, gelu: bool = False,
           weighting: str = "paper", share_qkv_hash: bool = True, norm: str = "layernorm", rotary_pct: float = 0.0,
           memory_bias: bool = False, linear_bias: bool = True, proj_len: int = DEFAULT_PROJ_LEN,
-          features: int = DEFAULT_FEATURES) -> Workload:
+          features: int = DEFAULT_FEATURES, phase: str = "prefill", kv_len: int | None = None) -> Workload:
     """One Transformer or MemoryFormer block in closed form (the ops models/ execute for that block).
+
+    phase "prefill": seq_len tokens per sequence, no cache. phase "decode": seq_len new tokens per sequence
+    (1 for plain decoding) against a KV cache of kv_len tokens (required): their k and v are appended to
+    the cache (op kv_append) and attention reads all kv_len + seq_len keys and values; Memory Layers hash and
+    look up batch x seq_len tokens.
 
     The defaults are the paper's blocks (the "paper" variant: LayerNorm, no rotary, no Memory Layer bias;
     parallel_residual None = each kind's own: Pythia's parallel, MemoryFormer's sequential). Options:
@@ -307,6 +365,7 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
     (no rotary); proj_len is Linformer's k, features Performer's m (256 each by default).
     """
     _check_positive(hidden_size=hidden_size, seq_len=seq_len, batch=batch)
+    cache_len = check_phase(phase, kv_len)
     dtype_bytes(dtype)
     heads = default_heads(hidden_size) if heads is None else heads
     if heads <= 0 or hidden_size % heads:
@@ -315,11 +374,13 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
         raise ValueError(f"norm must be one of {', '.join(NORMS)}, given {norm!r}")
     rdims = rotary_dims(hidden_size // heads, rotary_pct)
     meta = dict(kind=kind, hidden_size=hidden_size, seq_len=seq_len, batch=batch, heads=heads, dtype=dtype,
-                norm=norm, rotary_pct=rotary_pct)
+                norm=norm, rotary_pct=rotary_pct, phase=phase)
+    if cache_len is not None:
+        meta["kv_len"] = cache_len
     if kind == "transformer":
         parallel = True if parallel_residual is None else bool(parallel_residual)
         ops = transformer_ops(batch, seq_len, hidden_size, heads, dtype, parallel_residual=parallel, norm=norm,
-                              rotary_dims=rdims, linear_bias=linear_bias)
+                              rotary_dims=rdims, linear_bias=linear_bias, cache_len=cache_len)
         meta.update(parallel_residual=parallel, linear_bias=bool(linear_bias))
     elif kind == "memoryformer":
         check_tau(hidden_size, tau, "hidden_size")
@@ -331,10 +392,14 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
         parallel = bool(parallel_residual)  # None: MemoryFormer's sequential residual
         ops = memoryformer_ops(batch, seq_len, hidden_size, heads, tau, expand_bits, dtype, gelu,
                                official=weighting == "official", share_qkv_hash=share_qkv_hash, norm=norm,
-                               rotary_dims=rdims, memory_bias=memory_bias, parallel_residual=parallel)
+                               rotary_dims=rdims, memory_bias=memory_bias, parallel_residual=parallel,
+                               cache_len=cache_len)
         meta.update(tau=tau, expand_bits=expand_bits, chunks=hidden_size // tau, parallel_residual=parallel,
                     memory_bias=bool(memory_bias), weighting=weighting)
     elif kind in BASELINE_KINDS:
+        if cache_len is not None:
+            raise ValueError(f"phase='decode' is modelled for the transformer and memoryformer blocks, not {kind} "
+                             f"(its attention has no KV cache here); given kind={kind!r} with phase='decode'")
         if rdims:
             raise ValueError(f"rotary_pct must be 0 for a {kind} block (its attention takes no rotary embeddings), "
                              f"given rotary_pct={rotary_pct}")
@@ -347,7 +412,7 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
         meta.update({"linformer": dict(proj_len=proj_len), "performer": dict(features=features)}.get(kind, {}))
     else:
         raise ValueError(f"kind must be one of {BLOCK_KINDS}, given {kind!r}")
-    return Workload(f"{kind}-d{hidden_size}-s{seq_len}-b{batch}", tuple(ops), meta)
+    return Workload(f"{kind}-d{hidden_size}-s{seq_len}-b{batch}{phase_suffix(cache_len)}", tuple(ops), meta)
 
 
 def gather_op(name, rows, width, table_rows, dtype, deps=()) -> Op:
@@ -381,26 +446,32 @@ def preset_options(preset, variant: str = "released", **options) -> dict:
 
 
 def preset_block(preset, seq_len: int, batch: int = 1, dtype: str = "bf16", variant: str = "released",
-                 **options) -> Workload:
+                 phase: str = "prefill", kv_len: int | None = None, **options) -> Workload:
     """One block of a models.ModelPreset in closed form: its released block options by default."""
     tau, e = preset_tau(preset)
     return block(preset.kind, preset.hidden_size, seq_len, batch, heads=preset.heads, tau=tau, expand_bits=e,
-                 dtype=dtype, **preset_options(preset, variant, **options))
+                 dtype=dtype, phase=phase, kv_len=kv_len, **preset_options(preset, variant, **options))
 
 
 LAYER_KINDS = ("linear", "memory", "memory_hash", "attention", "norm", "gelu", "gather", "copy")
 
 
 def layer(kind: str, tokens: int, d_in: int, d_out: int | None = None, tau: int = 8, dtype: str = "bf16",
-          bias: bool = False, heads: int | None = None, batch: int = 1, table_rows: int | None = None) -> Workload:
+          bias: bool = False, heads: int | None = None, batch: int = 1, table_rows: int | None = None,
+          phase: str = "prefill", kv_len: int | None = None) -> Workload:
     """One layer in closed form. linear: x[tokens, d_in] @ W[d_in, d_out]; memory: hash + lookup;
-    memory_hash: the hash alone; attention: causal attention over `tokens` = batch * seq_len rows;
+    memory_hash: the hash alone; attention: causal attention over `tokens` = batch * seq_len rows (decode:
+    the kv_append of the new rows, then their attention over a cache of kv_len + seq_len);
     gather: `tokens` random rows of width d_out from a table of `table_rows` rows; copy: tokens x d_in
-    elements copied."""
+    elements copied. phase/kv_len as in block(); only attention differs between the phases (every other
+    layer does the same work on its `tokens` rows)."""
     d_out = d_in if d_out is None else d_out
     _check_positive(tokens=tokens, d_in=d_in, d_out=d_out, batch=batch)
+    cache_len = check_phase(phase, kv_len)
     dtype_bytes(dtype)
-    meta = dict(kind=kind, tokens=tokens, d_in=d_in, d_out=d_out, dtype=dtype)
+    meta = dict(kind=kind, tokens=tokens, d_in=d_in, d_out=d_out, dtype=dtype, phase=phase)
+    if cache_len is not None:
+        meta["kv_len"] = cache_len
     if kind == "linear":
         ops = [matmul_op("matmul", tokens, d_out, d_in, dtype, bias=bias)]
     elif kind in ("memory", "memory_hash"):
@@ -414,7 +485,13 @@ def layer(kind: str, tokens: int, d_in: int, d_out: int | None = None, tau: int 
         if tokens % batch or d_in % heads:
             raise ValueError(f"attention: batch must divide tokens and heads must divide d_in, given "
                              f"tokens={tokens}, batch={batch}, d_in={d_in}, heads={heads}")
-        ops = [attention_op("attention", batch, tokens // batch, d_in, heads, dtype)]
+        seq_len = tokens // batch
+        if cache_len is None:
+            ops = [attention_op("attention", batch, seq_len, d_in, heads, dtype)]
+        else:
+            ops = [kv_append_op("kv_append", batch, seq_len, d_in, cache_len, dtype),
+                   attention_op("attention", batch, seq_len, d_in, heads, dtype, deps=("kv_append",),
+                                cache_len=cache_len)]
         meta.update(heads=heads, batch=batch)
     elif kind == "norm":
         ops = [norm_op("norm", tokens, d_in, dtype)]
@@ -428,4 +505,4 @@ def layer(kind: str, tokens: int, d_in: int, d_out: int | None = None, tau: int 
         ops = [copy_op("copy", tokens * d_in, dtype)]
     else:
         raise ValueError(f"layer kind must be one of {LAYER_KINDS}, given {kind!r}")
-    return Workload(f"{kind}-n{tokens}-{d_in}x{d_out}", tuple(ops), meta)
+    return Workload(f"{kind}-n{tokens}-{d_in}x{d_out}{phase_suffix(cache_len)}", tuple(ops), meta)

@@ -8,7 +8,9 @@ the terms the paper counts: FC products, attention's two products, Memory Layer 
 lookup (N K h); for the Table 2 baselines every product's multiply-adds (see the end of this file).
 Norms, softmax, biases, residuals, rotary embeddings, feature maps: 0.
 
-Attention is counted dense (no halving for the causal mask), as the paper and torch's FlopCounter do.
+Attention is counted dense (no halving for the causal mask), as the paper and torch's FlopCounter do. A decode
+step of T new tokens against a KV cache of L tokens counts its T query rows against all L + T keys (the T x T
+block among the new tokens is causal, and counted dense too; with T = 1 nothing is masked).
 """
 from __future__ import annotations
 
@@ -30,9 +32,13 @@ def matmul_flops(m: int, n: int, k: int, bias: bool) -> tuple[int, int]:
     return 2 * m * n * k + (m * n if bias else 0), m * n * k
 
 
-def attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int) -> tuple[int, int]:
-    products = 2 * batch * seq_len * seq_len * hidden_size  # Q K^T and P V, multiply-adds
-    return 2 * products + SOFTMAX_FLOPS_PER_SCORE * batch * heads * seq_len * seq_len, products
+def attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int,
+                    keys: int | None = None) -> tuple[int, int]:
+    """seq_len query rows per sequence against `keys` keys (default seq_len: prefill). A decode step of T new
+    tokens over a cache of L has T rows against L + T keys, counted dense: T (L + T) scores."""
+    keys = seq_len if keys is None else keys
+    products = 2 * batch * seq_len * keys * hidden_size  # Q K^T and P V, multiply-adds
+    return 2 * products + SOFTMAX_FLOPS_PER_SCORE * batch * heads * seq_len * keys, products
 
 
 def hash_flops(tokens: int, d_in: int, tau: int, official: bool = False) -> tuple[int, int]:

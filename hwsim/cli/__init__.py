@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.cli import area, calibrate, explore, paper, sim, validate
+from hwsim.cli import area, calibrate, explore, generate, paper, sim, validate
 from hwsim.cli.args import Parser
 
-GROUPS = (paper, sim, validate, area, explore, calibrate)
+GROUPS = (paper, sim, validate, area, explore, calibrate, generate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -93,6 +93,26 @@ def block_options(args) -> dict:
     return opts
 
 
+def add_phase(p):
+    p.add_argument("--phase", choices=["prefill", "decode"], default="prefill",
+                   help="prefill: --seq-len tokens, no cache (default); decode: --seq-len new tokens per sequence "
+                        "(1 for plain decoding) against a KV cache of --kv-len tokens")
+    p.add_argument("--kv-len", dest="kv_len", type=int, metavar="L", help="with --phase decode: tokens already cached")
+
+
+def phase_options(args) -> dict:
+    """--phase and --kv-len as block() options, checked with the flags' names."""
+    phase, kv_len = getattr(args, "phase", "prefill"), getattr(args, "kv_len", None)
+    if phase == "prefill":
+        if kv_len is not None:
+            raise ValueError(f"--kv-len applies to --phase decode only, given --kv-len {kv_len} with --phase prefill")
+        return {}
+    if kv_len is None or kv_len < 0:
+        raise ValueError(f"--kv-len: expected a non-negative integer with --phase decode (tokens already in the KV "
+                         f"cache), given {kv_len}")
+    return {"phase": "decode", "kv_len": kv_len}
+
+
 def positive_arg(name: str, value: int) -> None:
     if value <= 0:
         raise ValueError(f"{name}: expected a positive integer, given {value}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from hwsim.cli.args import (add_accel, add_model, add_out, add_sim_options, block_options, load_accel, positive_arg,
-                            sim_options)
+from hwsim.cli.args import (add_accel, add_model, add_out, add_phase, add_sim_options, block_options, load_accel,
+                            phase_options, positive_arg, sim_options)
 from hwsim.io.files import out_dir, save_figure, write_csv
 from hwsim.config.units import fmt_bytes, fmt_energy, fmt_flops, fmt_time
 
@@ -60,7 +60,7 @@ def simulate(args) -> int:
     positive_arg("--batch", args.batch)
     accel = load_accel("--accel", args.accel)
     w, preset = preset_workload(args.model, args.seq_len, args.batch, traced=args.traced, variant=args.blocks,
-                                **block_options(args))
+                                **block_options(args), **phase_options(args))
     out = out_dir(args.out)
     opts = sim_options(args)
     if args.engine == "des":
@@ -72,7 +72,7 @@ def simulate(args) -> int:
     summary = pd.DataFrame([r.summary(), r.summary(layers=preset.layers)])
     summary.insert(0, "scope", ["block", "model"])
     write_csv(summary, out / "summary.csv")
-    print(f"{args.model} block, {args.batch} x {args.seq_len} tokens on {accel.name} ({args.engine} engine, "
+    print(f"{args.model} block, {args.batch} x {args.seq_len} tokens{phase_label(w)} on {accel.name} ({args.engine} engine, "
           f"{r.options.get('mode', '')} mode, {r.options.get('lowering', '')} lowering; {block_label(w)}):")
     print(_op_table(r))
     s, m = r.summary(), r.summary(layers=preset.layers)
@@ -97,20 +97,41 @@ def simulate(args) -> int:
     return 0
 
 
+def phase_label(workload) -> str:
+    """' (decode step after a KV cache of L)' for a decode workload, '' for a prefill."""
+    return f" (decode step after a KV cache of {workload.meta['kv_len']})" if workload.meta.get("phase") == "decode" else ""
+
+
 def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batch: int, engine: str, opts,
-                 variant: str = "released", block_opts=None) -> list:
+                 variant: str = "released", block_opts=None, phase: str = "prefill", kv_len=None,
+                 skipped: list | None = None) -> list:
+    """One row per accelerator. Both whole models (weights, tables, a KV cache of seq_len (+ kv_len) tokens per
+    sequence) must fit its DRAM: an accelerator where one does not is never simulated; its one-line reason goes
+    to `skipped` when a list is given, else it is raised as a ValueError."""
     import hwsim
+    import models
+    from hwsim.serving import check_fit
 
     rows = []
-    made = {p: preset_workload(p, seq_len, batch, variant=variant, **(block_opts or {}))
-            for p in (transformer, memoryformer)}
-    blocks = {p: w for p, (w, _) in made.items()}
+    phase_opts = {"phase": phase, "kv_len": kv_len} if phase == "decode" else {}
+    blocks = {p: preset_workload(p, seq_len, batch, variant=variant, **(block_opts or {}), **phase_opts)[0]
+              for p in (transformer, memoryformer)}
+    context = seq_len + (kv_len or 0)
     for name in accels:
         accel = load_accel("--accel", name)
-        res = {p: hwsim.simulate(w, accel, engine=engine, layers=made[p][1].layers, **opts) for p, w in blocks.items()}
+        try:
+            for p in blocks:
+                check_fit(models.get_preset(p), accel, batch, context, variant=variant, **(block_opts or {}))
+        except ValueError as e:
+            if skipped is None:
+                raise
+            skipped.append(f"{accel.name}: {e}")
+            continue
+        res = {p: hwsim.simulate(w, accel, engine=engine, layers=models.get_preset(p).layers, **opts)
+               for p, w in blocks.items()}
         t, m = res[transformer], res[memoryformer]
         rows.append({"accelerator": accel.name, "transformer": transformer, "memoryformer": memoryformer,
-                     "seq_len": seq_len, "batch": batch,
+                     "seq_len": seq_len, "batch": batch, "phase": phase, "kv_len": kv_len if phase == "decode" else 0,
                      "transformer_flops": t.flops, "memoryformer_flops": m.flops,
                      "transformer_dram_bytes": t.dram_bytes, "memoryformer_dram_bytes": m.dram_bytes,
                      "transformer_latency_s": t.latency_s, "memoryformer_latency_s": m.latency_s,
@@ -137,15 +158,22 @@ def compare(args) -> int:
                          f"size), given {args.model!r}")
     accels = hwsim.list_presets() if args.accel == "all" else [a for a in args.accel.split(",") if a]
     block_opts = block_options(args)
+    phase_opts = phase_options(args)
     for preset in (args.model, PAIRS[args.model]):  # bad block options fail here, before any file is written
-        preset_workload(preset, args.seq_len, args.batch, variant=args.blocks, **block_opts)
-    out = out_dir(args.out)
+        w = preset_workload(preset, args.seq_len, args.batch, variant=args.blocks, **block_opts, **phase_opts)[0]
     opts = sim_options(args)
-    df = pd.DataFrame(compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch, args.engine,
-                                   opts, args.blocks, block_opts))
+    skipped: list[str] = []
+    rows = compare_rows(accels, args.model, PAIRS[args.model], args.seq_len, args.batch, args.engine, opts,
+                        args.blocks, block_opts, skipped=skipped, **phase_opts)
+    if not rows:  # nothing fits anywhere: say why, write nothing
+        raise ValueError(skipped[0] if len(skipped) == 1 else "no accelerator holds both models: " + " | ".join(skipped))
+    for line in skipped:
+        print(f"hwsim compare: skipped {line}", file=sys.stderr)
+    df = pd.DataFrame(rows)
+    out = out_dir(args.out)
     write_csv(df, out / "compare.csv")
-    print(f"{args.model} vs {PAIRS[args.model]} blocks, {args.batch} x {args.seq_len} tokens ({args.engine}): "
-          "MemoryFormer / Transformer")
+    print(f"{args.model} vs {PAIRS[args.model]} blocks, {args.batch} x {args.seq_len} tokens{phase_label(w)} "
+          f"({args.engine}): MemoryFormer / Transformer")
     print(f"  {args.model}: {df['transformer_block'].iloc[0]}\n  {PAIRS[args.model]}: {df['memoryformer_block'].iloc[0]}")
     show = pd.DataFrame({
         "accelerator": df["accelerator"],
@@ -193,6 +221,7 @@ def register(sub) -> None:
     add_accel(p, "h200")
     add_model(p, "memoryformer-base")
     add_sim_options(p)
+    add_phase(p)
     p.add_argument("--traced", action="store_true",
                    help="trace the block on real CPU tensors so lookups carry their index streams (slower)")
     p.add_argument("--trace-json", metavar="PATH", help="with --engine des: write a Chrome/Perfetto trace")
@@ -206,6 +235,7 @@ def register(sub) -> None:
     p.add_argument("--accel", default="all", help="preset names or YAML paths, comma-separated, or 'all' (default)")
     add_model(p, "pythia-410m", help="Transformer preset (default pythia-410m, compared with memoryformer-base)")
     add_sim_options(p)
+    add_phase(p)
     add_out(p)
     p.set_defaults(func=compare)
 

@@ -111,15 +111,38 @@ def gemm_stream_bandwidth(k: Kernel, accel, dram_bytes: float, b: int) -> float:
     return dram.weight_stream_bandwidth_bytes_per_s if weight_dominated else dram.sustained_bandwidth_bytes_per_s
 
 
+def attention_keys_per_core(a: dict, mat) -> int:
+    """Keys the busiest core walks for one query tile. Prefill: all of them (PyTorch's kernel gives each query
+    tile all its keys: data/calibration/h200 sdpa_causal s=1024 b=1, 64 query tiles on 132 SMs, takes the
+    one-tile-over-every-key time, not half of it). Decode (a
+    KV cache, dims cache_len): a split-KV kernel (FlashDecoding; flash_attn_with_kvcache) cuts the keys into
+    chunks of the matrix unit's n tile and spreads them over the cores the query tiles leave idle, then
+    merges the partial softmaxes (a pass over tiles x splits rows, negligible)."""
+    keys = a["seq_len"] + a.get("cache_len", 0)
+    if "cache_len" not in a:
+        return keys
+    q_tiles = a["batch"] * a["heads"] * math.ceil(a["seq_len"] / mat.tile[0])
+    chunk = mat.tile[1]
+    chunks = math.ceil(keys / chunk)
+    splits = max(1, min(chunks, mat.cores // q_tiles))
+    # whole chunks per core (so more keys or more sequences never shorten the busiest core's walk)
+    return min(keys, chunk * math.ceil(chunks / splits))
+
+
 def _attention_compute(k: Kernel, accel) -> float:
     a, mat = k.attention, accel.compute.matrix
     eff = mat.attention_efficiency or mat.efficiency
     rate = _rate(mat.peak_flops_per_s, eff, k.dtype)
-    work = k.flops * (0.5 if a.get("causal") else 1.0)  # a causal kernel skips the masked half
+    q_len = a["seq_len"]
+    keys = q_len + a.get("cache_len", 0)
+    # a causal kernel skips the masked triangle: about q_len^2 / 2 of the q_len x keys scores, i.e. half at
+    # prefill; one query row (plain decoding) masks nothing
+    kept = 1.0 - q_len / (2 * keys) if a.get("causal") and q_len > 1 else 1.0
+    work = k.flops * kept
     tm = mat.tile[0]
     # the longest query tile (the last one, causal) sees every key and runs on one core: with few
     # tiles its products set the critical path; with many, the total work over all cores does
-    longest = 4 * min(tm, a["seq_len"]) * a["seq_len"] * a["head_dim"]
+    longest = 4 * min(tm, q_len) * attention_keys_per_core(a, mat) * a["head_dim"]
     return max(work / rate, longest / (rate / mat.cores))
 
 
@@ -174,6 +197,11 @@ def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: b
     cache = _cache(accel)
     cap = lk.capacity_bytes
     reuse = total - unique
+    concurrent = k.extra.get("concurrent_tokens")
+    if concurrent:
+        # tokens read side by side (one per core, each walking the tables in order) repeat each other's rows
+        # while they are still in flight: only the tokens after them can hit
+        reuse *= max(0.0, 1.0 - concurrent * g["tables"] / g["rows"])
     hit_frac_reuse = min(1.0, cap / g["table_bytes"])
     hits = reuse * hit_frac_reuse
     misses = total - hits
@@ -189,7 +217,11 @@ def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: b
         step = hit_lat + miss_frac * dram.latency_s + (1 - miss_frac) * hit_lat
         concurrency = accel.compute.threads_in_flight / k.extra.get("program_threads", 1)
         in_flight = concurrency * k.extra.get("loads_per_thread", 1)
-        latency_s = step * max(g["chain_length"], g["chains"] * g["chain_length"] / in_flight)
+        # All chains start together, so a chain's first reads miss even where another chain repeats the row
+        # (in flight, not yet cached): one chain's critical path is chain_length cold steps. Repeats only
+        # shorten the mean step the waves of chains pay. (So more tokens never make the kernel faster.)
+        cold_step = hit_lat + dram.latency_s
+        latency_s = max(cold_step * g["chain_length"], step * g["chains"] * g["chain_length"] / in_flight)
     return dram_s, sram_s, 0.0, latency_s, misses, hits, 0.0, notes
 
 

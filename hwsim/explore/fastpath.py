@@ -69,7 +69,7 @@ def lowered(workload, accel, opts) -> Lowered:
         raise ValueError("the fast path takes closed-form workloads (no index streams); use hwsim.simulate")
     # the same call as hwsim.engines.run.analytic_result makes
     kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                    opts["block_d"], simt=accel.kind == "gpu")
+                    opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores)
     kernels = adapt(kernels, workload, accel, opts)  # lookup hardware, as run.analytic_result
     index = {op.name: i for i, op in enumerate(workload.ops)}
     seen: dict[str, int] = {}
@@ -193,7 +193,7 @@ class Evaluator:
 
     def lowering(self, wkey, w, accel, opts) -> Lowered:
         key = (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
-               accel.kind == "gpu", adapt_key(accel, opts))
+               accel.kind == "gpu", accel.compute.matrix.cores, adapt_key(accel, opts))
         low = self._lowered.get(key)
         if low is None:
             low = lowered(w, accel, opts)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -30,3 +33,21 @@ def save_figure(fig, path) -> Path:
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
+@contextmanager
+def staged_out_dir(path):
+    """All of a command's files or none: yields a fresh temporary folder beside `path`; when the block ends
+    without an error its files move into `path` (created if need be), else it is removed with them."""
+    final = Path(path)
+    if final.exists() and not final.is_dir():
+        raise ValueError(f"--out: expected a directory, given an existing file {final}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        final.mkdir(exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, final / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
