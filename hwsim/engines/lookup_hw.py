@@ -285,14 +285,16 @@ def off_chip_plan(k: Kernel, accel, stream, gather_efficiency):
     l2_lat = cache.latency_s if cache else home_lat
     hit_bw, hit_lat = (hot.bandwidth_bytes_per_s, hot.latency_s) if hot else (l2_bw, l2_lat)
     fits = min(1.0, lk.capacity_bytes / g["table_bytes"]) if cache else 0.0
+    concurrent = k.extra.get("concurrent_tokens")
+    if concurrent:  # tokens read side by side (CPU cores) cannot hit each other's rows still in flight
+        fits *= max(0.0, 1.0 - concurrent * g["tables"] / max(rows, 1))
     if tier == "sram":  # pinned in the cache: every read hits
         plan = HotPlan(0.0, 0.0, 0.0, 0, float(rows))
     elif hot is not None:
         stream_s = (k.stream_read_bytes + k.stream_write_bytes) / dram.sustained_bandwidth_bytes_per_s
-        chain = _chain(k, accel)
 
         def time_of(hits, home, moved, caught, busiest):
-            lat = chain * (2 * l2_lat + home / max(rows, 1) * (home_lat - l2_lat)) if chain else 0.0
+            lat = _latency(k, accel, home / max(rows, 1), l2_lat, home_lat)
             return np.maximum.reduce([np.maximum(stream_s, home * per_row / home_bw),
                                       moved * per_row / hit_bw + caught * per_row / l2_bw, lat + 0 * home])
         plan = base.hot_plan(g, stream, info, hot, time_of, behind=fits)
@@ -303,15 +305,18 @@ def off_chip_plan(k: Kernel, accel, stream, gather_efficiency):
     return plan, per_row, home_bw, home_lat, (hit_bw, hit_lat), (l2_bw, l2_lat)
 
 
-def _chain(k: Kernel, accel) -> float:
-    """Dependent steps on the critical path of a lookup's chains, or their waves through the threads in
-    flight (Little's law): latency_s = steps x (seconds per step). 0 without a thread bound."""
+def _latency(k: Kernel, accel, miss, hit_lat: float, home_lat: float):
+    """Chains of dependent reads, as the engine's off-chip lookups: each step reads the row id (a hit), then
+    the row (a miss with probability `miss`). All chains start together, so one chain's critical path is
+    chain_length cold steps; the waves of chains through the threads in flight pay the mean step
+    (Little's law). 0 without a thread bound. `miss` may be an array (candidate plans)."""
     tif = accel.compute.threads_in_flight
     if not tif:
-        return 0.0
+        return 0.0 * miss
     g = k.gather
     in_flight = tif / k.extra.get("program_threads", 1) * k.extra.get("loads_per_thread", 1)
-    return max(g["chain_length"], g["chains"] * g["chain_length"] / in_flight)
+    step = 2 * hit_lat + miss * (home_lat - hit_lat)
+    return np.maximum((hit_lat + home_lat) * g["chain_length"], step * g["chains"] * g["chain_length"] / in_flight)
 
 
 def off_chip_cost(k: Kernel, accel, stream, gather_efficiency) -> HwCost:
@@ -335,9 +340,7 @@ def off_chip_cost(k: Kernel, accel, stream, gather_efficiency) -> HwCost:
         dram_bytes = streamed + home_bytes
     if hot is not None:
         hw.update(hot_cache_bytes=moved, hot_cache_energy_j=moved * hot.energy_per_byte_j)
-    chain = _chain(k, accel)
-    miss = plan.home_rows / rows if rows else 1.0
-    latency_s = chain * (2 * l2_lat + miss * (home_lat - l2_lat))  # the row id (a hit), then the row
+    latency_s = float(_latency(k, accel, plan.home_rows / rows if rows else 1.0, l2_lat, home_lat))
     where = {"host": f"{host.name} memory" if host else "", "sram": "pinned in the cache"}.get(tier, "DRAM")
     notes = f"rows from {where}" + (f"; hot-row cache ({hot.policy}) serves {100 * plan.hit_rows / max(rows, 1):.0f}%"
                                     if hot is not None else "")

@@ -111,7 +111,7 @@ def demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: 
         in_flight = accel.compute.threads_in_flight / kernel.extra.get("program_threads", 1) * \
             kernel.extra.get("loads_per_thread", 1)
         mlp_s = step_sum * (g["chains"] * g["chain_length"] / max(g["rows"], 1)) / in_flight
-        chain_s = g["chain_length"] * step_sum / np.maximum(rows_per_unit, 1)
+        chain_s = np.full(units, g["chain_length"] * (l2_lat + home_lat))  # a chain's steps start cold
     hit_s = moved * per_row / hit_bw + _per_unit(caught, tile) * per_row / l2_bw
     return LookupDemand(
         **common, bank_s=None, bank_requests=None, chunk_ptr=np.searchsorted(c_unit, np.arange(units + 1)),
