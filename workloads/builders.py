@@ -367,7 +367,13 @@ def block(kind: str, hidden_size: int, seq_len: int, batch: int = 1, heads: int 
     _check_positive(hidden_size=hidden_size, seq_len=seq_len, batch=batch)
     cache_len = check_phase(phase, kv_len)
     dtype_bytes(dtype)
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, given weighting={weighting!r}")
     heads = default_heads(hidden_size) if heads is None else heads
+    if not isinstance(heads, int) or isinstance(heads, bool):
+        raise ValueError(f"heads must be a positive integer, given heads={heads!r}")
+    if not isinstance(expand_bits, int) or isinstance(expand_bits, bool):
+        raise ValueError(f"expand_bits must be an integer >= 0, given expand_bits={expand_bits!r}")
     if heads <= 0 or hidden_size % heads:
         raise ValueError(f"heads must divide hidden_size, given hidden_size={hidden_size}, heads={heads}")
     if norm not in NORMS:

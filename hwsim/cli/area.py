@@ -1,19 +1,18 @@
 """CLI subcommand `area`: die area by component (hwsim.area), and the check against published dies."""
 from __future__ import annotations
 
-from hwsim.cli.args import load_accel
-from hwsim.io.files import out_dir, write_csv
+from hwsim.cli.args import accel_list
+from hwsim.io.files import check_out_dir, staged_outputs, write_csv
 
 
 def area(args) -> int:
     import pandas as pd
 
-    import hwsim
     from hwsim.area import PUBLISHED_DIES, area_breakdown, area_mm2, full_die, node_of
 
-    names = hwsim.list_presets() if args.accel == "all" else [args.accel]
-    accels = [load_accel("--accel", n) for n in names]  # every name checked before anything is written
-    out = out_dir(args.out) if args.out else None
+    accels = accel_list("--accel", args.accel)  # every name checked before anything is written
+    if args.out:
+        check_out_dir(args.out)
     rows = [(a.name, comp, mm2) for a in accels for comp, mm2 in area_breakdown(a).items()]
     df = pd.DataFrame(rows, columns=["accelerator", "component", "area_mm2"])
     table = df.pivot(index="component", columns="accelerator", values="area_mm2")
@@ -29,9 +28,10 @@ def area(args) -> int:
             model = area_mm2(full_die(a, die.changes))
             print(f"{a.name}: whole {die.chip} die: model {model:.0f} mm^2, published {die.area_mm2:.0f} mm^2 "
                   f"({die.source}): {100 * (model / die.area_mm2 - 1):+.1f}% ({die.note})")
-    if out is not None:
-        write_csv(df, out / "area.csv")
-        print(f"wrote {out / 'area.csv'}")
+    if args.out:
+        with staged_outputs(args.out) as out:
+            write_csv(df, out / "area.csv")
+        print(f"wrote {out.dir / 'area.csv'}")
     return 0
 
 
@@ -43,6 +43,6 @@ def register(sub) -> None:
                                    "controllers, plus I/O and NoC as a stated fraction. Prints the breakdown and, "
                                    "for a100 and h200, the check against the published die. With --out writes "
                                    "area.csv (accelerator, component, area_mm2; one total row per accelerator).")
-    p.add_argument("--accel", default="all", help="preset name, YAML path, or all (default all)")
+    p.add_argument("--accel", default="all", help="preset names or YAML paths, comma-separated, or all (default all)")
     p.add_argument("--out", metavar="DIR", help="also write DIR/area.csv (default: print only)")
     p.set_defaults(func=area)

@@ -36,7 +36,7 @@ def pareto(args) -> int:
 
     from hwsim.explore.pareto import check_columns
     from hwsim.explore.pareto import pareto as front_of
-    from hwsim.io.files import out_dir, save_figure, write_csv
+    from hwsim.io.files import save_figure, staged_outputs, write_csv
 
     src = Path(args.dir)
     if not src.is_dir() or not any(src.glob("part-*.parquet")):
@@ -45,19 +45,19 @@ def pareto(args) -> int:
     objectives = [c.strip() for c in args.objectives.split(",") if c.strip()]
     check_columns(df, objectives, args.by)
     front = front_of(df, objectives, by=args.by)
-    out = out_dir(args.out or str(src / "_pareto"))
-    write_csv(front, out / "pareto.csv")
     from hwsim.report.pareto_plots import pareto_figure
 
     ok = df[(df["error"].fillna("") == "") & df["feasible"].fillna(False).astype(bool)].dropna(subset=objectives)
-    save_figure(pareto_figure(ok, front, objectives, by=args.by), out / "pareto.png")
+    with staged_outputs(args.out or str(src / "_pareto")) as out:  # pareto.csv and pareto.png, both or neither
+        write_csv(front, out / "pareto.csv")
+        save_figure(pareto_figure(ok, front, objectives, by=args.by), out / "pareto.png")
     print(f"{len(front)} of {len(ok)} usable points are on the front of {', '.join(objectives)}"
           + (f" (one front per {args.by})" if args.by else "") + f"; {len(df) - len(ok)} rows with errors, "
           "infeasible or missing an objective left out")
     cols = [c for c in ("base", "model", args.by) if c and c in front.columns]
     show = front[list(dict.fromkeys(cols + objectives))].head(10)
     print(show.to_string(index=False))
-    print(f"wrote pareto.csv, pareto.png in {out}")
+    print(f"wrote pareto.csv, pareto.png in {out.dir}")
     return 0
 
 

@@ -28,7 +28,8 @@ def generate(args) -> int:
     accel = load_accel("--accel", args.accel)
     try:
         g = run(args.model, accel, args.prompt_len, args.new_tokens, args.batch, args.kv_points, args.engine,
-                variant=args.blocks, block_options=block_options(args), sim_options=sim_options(args), progress=True)
+                variant=args.blocks, block_options=block_options(args),
+                sim_options=sim_options(args, [accel], "generate"), progress=True)
     except ValueError as e:
         if "does not fit" in str(e):
             raise

@@ -376,7 +376,13 @@ def load_accelerator(name_or_path) -> Accelerator:
 
 @functools.lru_cache(maxsize=64)  # sweeps load the same file thousands of times; mtime keeps edits visible
 def _load_file(path: str, source: str, _mtime_ns: int) -> Accelerator:
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:  # a binary file: name it, never a bare codec error
+        raise ConfigError([Problem(source, "", f"not a text YAML file (byte {e.object[e.start]:#04x} at offset "
+                                               f"{e.start} is not UTF-8)")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(source, "", "is a directory; expected a YAML file")]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -9,12 +9,10 @@ MODES = ("eager", "graph")
 
 
 def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag", block_d=128,
-                    bank_mapping="interleaved", host_head_start_s=0.0, tables_resident=False, **lookup) -> dict:
-    """lookup: the lookup-hardware options of hwsim.engines.lookup_hw (table_dtype, table_tier,
-    hot_cache_bytes, hot_cache_policy, bucket_distribution, zipf_exponent); anything else is a TypeError."""
-    unknown = sorted(set(lookup) - set(lookup_hw.OPTION_DEFAULTS))
-    if unknown:
-        raise TypeError(f"unknown option(s) {unknown}")
+                    bank_mapping="interleaved", host_head_start_s=0.0, tables_resident=False, table_dtype=None,
+                    table_tier=None, hot_cache_bytes=None, hot_cache_policy=None, bucket_distribution="uniform",
+                    zipf_exponent=1.1) -> dict:
+    """table_dtype ... zipf_exponent: the lookup-hardware options (hwsim.engines.lookup_hw.check_options)."""
     mode = mode or accel.runtime.mode
     lowering = lowering or accel.runtime.lowering
     for name, value, allowed in [("mode", mode, MODES), ("lowering", lowering, LOWERINGS),
@@ -27,4 +25,5 @@ def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag"
         raise ValueError(f"host_head_start_s must be >= 0, given {host_head_start_s!r}")
     return dict(mode=mode, lowering=lowering, lookup_impl=lookup_impl, block_d=block_d, bank_mapping=bank_mapping,
                 host_head_start_s=host_head_start_s, tables_resident=bool(tables_resident),
-                **lookup_hw.check_options(**lookup))
+                **lookup_hw.check_options(table_dtype, table_tier, hot_cache_bytes, hot_cache_policy,
+                                          bucket_distribution, zipf_exponent))

@@ -43,9 +43,14 @@ class Progress(NoProgress):
         self.bar.refresh()
 
     def close(self, interrupted: bool = False) -> None:
+        b = self.bar
         if interrupted:  # the bar stays on screen, saying where the run stopped
-            self.bar.set_postfix_str("interrupted", refresh=True)
-        self.bar.close()
+            b.set_postfix_str("interrupted", refresh=False)
+            if b._time() - b.start_t >= b.delay:
+                # A Ctrl-C inside tqdm's own redraw leaves last_print_t stale, and close() then skips its
+                # final redraw and newline as if the bar had never been drawn: the next line would run on.
+                b.last_print_t = b._time()
+        b.close()
 
 
 def progress_bar(total: int, label: str, enabled: bool = True, **kwargs) -> NoProgress:

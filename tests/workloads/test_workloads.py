@@ -318,6 +318,9 @@ def test_layer_attention_norm_gelu():
     (lambda: block("transformer", 64, 8, heads=5), ["hidden_size=64", "heads=5"]),
     (lambda: block("memoryformer", 100, 8, heads=4, tau=8), ["hidden_size=100", "tau=8"]),
     (lambda: block("memoryformer", 64, 8, tau=8, expand_bits=13), ["expand_bits=13"]),
+    (lambda: block("memoryformer", 64, 8, weighting="bogus"), ["weighting='bogus'", "paper", "official"]),
+    (lambda: block("memoryformer", 64, 8, heads=2.0), ["heads=2.0"]),
+    (lambda: block("memoryformer", 64, 8, expand_bits=1.5), ["expand_bits=1.5"]),
 ])
 def test_builder_errors_name_the_argument(call, needles):
     with pytest.raises(ValueError) as info:

@@ -342,3 +342,13 @@ def test_no_unsafe_yaml_loading_anywhere():
             if m and "SafeLoader" not in line:
                 hits.append(f"{path.relative_to(REPO)}:{i + 1}: {line.strip()}")
     assert not hits, "use yaml.safe_load:\n" + "\n".join(hits)
+
+
+def test_a_binary_file_or_a_directory_is_a_config_error(tmp_path):
+    path = tmp_path / "chip.yaml"
+    path.write_bytes(b"name: x\n" + bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match=r"chip.yaml: not a text YAML file \(byte 0x80 at offset 8"):
+        load_accelerator(path)
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(ConfigError, match="dir.yaml: is a directory; expected a YAML file"):
+        load_accelerator(tmp_path / "dir.yaml")

@@ -257,3 +257,17 @@ def test_cli_runs_the_lookup_hardware_flags(capsys, tmp_path):
                "--hot-cache-policy", "static_top_k", "--out", str(tmp_path)])
     assert rc == 0 and "inside the memory" in capsys.readouterr().out
     assert math.isfinite(float(__import__("pandas").read_csv(tmp_path / "summary.csv")["internal_bytes"][0]))
+
+
+def test_cli_refuses_a_hot_cache_no_accelerator_would_use_and_takes_the_law_where_one_does(capsys, tmp_path):
+    rc = main(["simulate", "--accel", "lut-asic", "--seq-len", "32", "--hot-cache", "1 MiB", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "--hot-cache" in err and "lut-asic" in err
+    # the analytic engine takes the bucket law where a hot-row cache depends on it, and refuses it elsewhere
+    rc = main(["simulate", "--accel", "h200", "--seq-len", "32", "--hot-cache", "1 MiB", "--bucket-distribution",
+               "zipf", "--zipf-exponent", "1.2", "--out", str(tmp_path / "b")])
+    assert rc == 0
+    capsys.readouterr()
+    rc = main(["simulate", "--accel", "h200", "--seq-len", "32", "--bucket-distribution", "zipf",
+               "--out", str(tmp_path / "c")])
+    assert rc == 2 and "--engine des" in capsys.readouterr().err
