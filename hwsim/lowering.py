@@ -13,6 +13,11 @@ lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate
   5 (full) or 6 (partial) small kernels per tensor. On a CPU (simt=False) rows are read whole, a line fill
   buffer per cache line, and products pack their weight first (cpu_matmul_kernels).
 
+Where the machine has a software-managed on-chip memory (an SRAM level of kind "scratchpad"), activations
+passed from op to op may stay in it (`scratchpad_residency`): the kernels then carry how many of their
+streamed bytes are on-chip reads and writes, and the engine charges them to that level instead of DRAM.
+Hardware caches (GPU L2, CPU caches) get no such credit: eager kernels write their results back to DRAM.
+
 No torch here: lowering is plain arithmetic on the Op's dims.
 """
 from __future__ import annotations
@@ -52,6 +57,10 @@ class Kernel:
     gather: dict | None = None
     hash_chunks: int = 0  # chunks hashed on a hash unit
     extra: dict = field(default_factory=dict)
+    # Of the stream bytes, those that may stay in the on-chip scratchpad (read from / written to it
+    # instead of DRAM): activations passed between consecutive ops that fit (scratchpad_residency).
+    onchip_read_bytes: int = 0
+    onchip_write_bytes: int = 0
 
     @property
     def gather_bytes(self) -> int:
@@ -160,6 +169,14 @@ def cpu_row_loads(row_bytes: int, parallel_items: int, cores: int) -> float:
     return min(1.0, parallel_items / max(cores, 1)) / lines
 
 
+def cpu_lookup_extra(row_bytes: int, parallel_items: int, tokens: int, cores: int) -> dict:
+    """Kernel.extra of a CPU row-gathering kernel: its loads in flight (cpu_row_loads), and how many tokens
+    its cores work on at once (`lockstep_tokens`): they walk the tables together, so a row one core reads
+    is no hit for another core reading it at the same time, only for tokens that come later."""
+    return {"loads_per_thread": cpu_row_loads(row_bytes, parallel_items, cores),
+            "lockstep_tokens": max(1, min(tokens, cores))}
+
+
 def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = True, cores: int = 1) -> list[Kernel]:
     """simt: GPU kernels give each output element its own thread, so each element is a chain of
     dependent reads; CPU kernels walk a row at a time with SIMD and prefetch, so each row is one, holding
@@ -181,16 +198,15 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
         ks.append(_elementwise(op, "offset2bag", n * k, i64, i64))
         ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
                          n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
-                         extra={} if simt else {"loads_per_thread": cpu_row_loads(row_bytes, n, cores),
-                                                "concurrent_tokens": min(n, cores)}))
+                         extra={} if simt else cpu_lookup_extra(row_bytes, n, n, cores)))
         return ks
     if impl == "gather_sum":
         # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)
         mat = n * k * h
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, n * k * i64, mat * b,
                        gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt
-                              else cpu_row_loads(row_bytes, n * k, cores)}),
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD} if simt
+                       else cpu_lookup_extra(row_bytes, n * k, n, cores)),
                 _elementwise(op, "weights_cast", n * k, f32, b),
                 _elementwise(op, "mul_weights", mat, 2 * b, b),
                 _elementwise(op, "sum_k", mat, b, 0)]
@@ -255,8 +271,8 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
         n, h = op.dims["tokens"], op.dims["width"]
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, op.bytes_read["indices"],
                        op.total_bytes_written, gather=lookup_gather(op, chains=n * (h if simt else 1), chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt
-                              else cpu_row_loads(op.table.row_bytes, n, cores)})]
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD} if simt
+                       else cpu_lookup_extra(op.table.row_bytes, n, n, cores))]
     if op.kind is OpKind.LOOKUP:
         return torch_lookup_kernels(op, lookup_impl, block_d, simt, cores)
     if op.kind is OpKind.COPY and op.dims.get("tensors", 1) == 2:
@@ -297,13 +313,68 @@ def cpu_matmul_kernels(op: Op) -> list[Kernel]:
 def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) -> Kernel:
     """The fused Triton kernel of data/calibration/h200/fused_memory_layer.py: hash + gather + sum."""
     (k,) = torch_lookup_kernels(lookup_op, "fused", block_d)
+    # each step loads its input chunk and hashes it, then loads the row: the next chunk's load does not
+    # wait for this row, so only the row read sits on the chain of dependent reads
     return replace(k, name=f"{lookup_op.name}:fused_triton", flops=k.flops + hash_op.flops,
-                   stream_read_bytes=hash_op.bytes_read["activations"])
+                   stream_read_bytes=hash_op.bytes_read["activations"],
+                   extra={**k.extra, "index_on_chain": False})
 
 
 def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str = "embedding_bag",
-          block_d: int = 128, simt: bool = True, cores: int = 1) -> list[Kernel]:
-    """All kernels of a workload in launch order (cores: a CPU's cores, for its row gathers)."""
+          block_d: int = 128, simt: bool = True, cores: int = 1, scratchpad_bytes: float = 0.0) -> list[Kernel]:
+    """All kernels of a workload in launch order (cores: a CPU's cores, for its row gathers).
+    scratchpad_bytes: capacity of the on-chip memory that holds activations between ops (0: none, every
+    kernel streams its operands from and to DRAM)."""
+    kernels = _lower(workload, lowering, has_hash_unit, lookup_impl, block_d, simt, cores)
+    if scratchpad_bytes <= 0:
+        return kernels
+    per_op: dict[str, int] = {}
+    for k in kernels:
+        per_op[k.op] = per_op.get(k.op, 0) + 1
+    single = {op for op, n in per_op.items() if n == 1}
+    reads, writes = scratchpad_residency(workload, scratchpad_bytes, single)
+    return [replace(k, onchip_read_bytes=min(reads.get(k.op, 0), k.stream_read_bytes),
+                    onchip_write_bytes=min(writes.get(k.op, 0), k.stream_write_bytes))
+            if k.op in reads or k.op in writes else k for k in kernels]
+
+
+def scratchpad_residency(workload, capacity_bytes: float, eligible: set[str]) -> tuple[dict, dict]:
+    """Which activations stay on chip: ({op: bytes it reads on chip}, {op: bytes it writes on chip}).
+
+    An op's output (activations and indices it writes) stays in the scratchpad, instead of making a
+    round trip through DRAM, when it has consumers in the block and, at every op from its producer to
+    its last consumer, everything live there fits: the outputs still waiting for a consumer plus the
+    running op's own output. The block's input, its final output and what goes into a KV cache always come
+    from and go to DRAM.
+    Only ops that run as one kernel (`eligible`) take part: a multi-kernel op's intermediates are not
+    modelled. The rule depends only on sizes, so a larger scratchpad never keeps fewer tensors."""
+    ops = list(workload.ops)
+    index = {op.name: i for i, op in enumerate(ops)}
+    size = [op.total_bytes_written for op in ops]
+    last_use = [-1] * len(ops)
+    for j, op in enumerate(ops):
+        for d in op.deps:
+            last_use[index[d]] = max(last_use[index[d]], j)
+    # working set while op j runs: outputs produced before j still awaited at j or later, plus op j's own
+    working = [size[j] + sum(size[i] for i in range(j) if last_use[i] >= j) for j in range(len(ops))]
+    reads: dict[str, int] = {}
+    writes: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        consumers = [c for c in ops[i + 1:] if op.name in c.deps]
+        if op.kind is OpKind.COPY and "cache_len" in op.dims:
+            continue  # a KV-cache append writes into the cache, which lives in DRAM for the steps to come
+        if (not consumers or op.name not in eligible or any(c.name not in eligible for c in consumers)
+                or max(working[i:last_use[i] + 1]) > capacity_bytes):
+            continue
+        writes[op.name] = size[i]
+        for c in consumers:
+            own_reads = c.bytes_read["activations"] + c.bytes_read["indices"]
+            reads[c.name] = min(own_reads, reads.get(c.name, 0) + size[i])
+    return reads, writes
+
+
+def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block_d: int, simt: bool,
+           cores: int) -> list[Kernel]:
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, given {lowering!r}")
     if lookup_impl not in LOOKUP_IMPLS:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import inspect
 
 from hwsim.config import load_accelerator
+from hwsim.engines import footprint as _footprint
+from hwsim.engines.footprint import FootprintError, check_fits
 from hwsim.engines.lookup_hw import TablePlacementError, place_tables
 from hwsim.engines.run import analytic_result
 from hwsim.engines.options import MODES, resolve_options
@@ -11,7 +13,13 @@ from hwsim.io.memory import des_bytes, ensure_fits
 from hwsim.result import Result
 
 ENGINES = ("analytic", "des")
-__all__ = ["ENGINES", "MODES", "TablePlacementError", "simulate"]
+__all__ = ["ENGINES", "MODES", "FootprintError", "TablePlacementError", "fits", "simulate"]
+
+
+def fits(workload, accelerator, layers: int = 1) -> bool:
+    """True when `layers` blocks like `workload` fit in the accelerator's DRAM: every layer's weights and
+    tables plus one block's activations against `memory.dram.capacity` (see simulate)."""
+    return _footprint.fits(workload, load_accelerator(accelerator), layers)
 
 
 def analytic_options() -> tuple[str, ...]:
@@ -44,8 +52,12 @@ def _check(workload, engine: str, options: dict) -> None:
 def simulate(workload, accelerator, engine: str = "analytic", layers: int = 1, **options) -> Result:
     """Time, bytes and energy of `workload` on `accelerator` (a preset name, YAML path or Accelerator).
 
-    layers: how many such blocks the model holds (its tables are checked against where they must live;
-    the Result is one block's, `Result.summary(layers)` scales it).
+    layers: how many such blocks the model holds in DRAM at once. A workload whose weights and tables
+    (times `layers`) do not fit in `memory.dram.capacity` raises FootprintError (a ValueError, one line)
+    instead of reporting a time for a machine that cannot hold it; `fits(workload, accel, layers)` asks
+    first. The Result is one block's; `Result.summary(layers)` scales it to the model.
+    Lookup tables are also checked against where they must live (hwsim.engines.lookup_hw.place_tables:
+    TablePlacementError, one line).
 
     options: mode ("eager" | "graph"; default the accelerator's runtime.mode), lowering ("torch" |
     "fused"; default runtime.lowering), lookup_impl ("embedding_bag" | "gather_sum" | "fused") and
@@ -62,6 +74,7 @@ def simulate(workload, accelerator, engine: str = "analytic", layers: int = 1, *
     """
     _check(workload, engine, options)
     accel = load_accelerator(accelerator)
+    check_fits(workload, accel, layers)
     if engine == "analytic":
         opts = place_tables(workload, accel, resolve_options(accel, **options), layers)
         return analytic_result(workload, accel, opts)

@@ -58,12 +58,21 @@ def _fig(figs: dict, key: str) -> Figure | None:
     return figs.get(key)
 
 
+def reads_alone(gathered_bytes_per_s: float, copy_bytes_per_s: float, row_bytes: int) -> float:
+    """The gather-efficiency point of a random_row_gather figure (hwsim.engines.gather): the fraction of
+    the copy rate (the preset's bandwidth, efficiency 1.0) that the random reads alone reach. The op also
+    reads 8 B of int64 index per row and writes the rows out, streamed on the same DRAM at the copy rate:
+    1 / f = copy / gathered - (1 + 8 / row_bytes). A gather that kept pace with the copy is capped at 1."""
+    rest = copy_bytes_per_s / gathered_bytes_per_s - (1 + 8 / row_bytes)
+    return 1.0 if rest <= 1.0 else 1.0 / rest
+
+
 def derived(machine: Machine, figs: dict[str, Figure], stock) -> dict:
     """The numbers the preset holds that are computed from several figures (tested on their own)."""
     out = {}
     copy = figs["dram.copy"].value
     out["dram_bandwidth"] = copy
-    out["gather"] = [(int(k.split(".")[1]), min(1.0, f.value / copy)) for k, f in figs.items()
+    out["gather"] = [(int(k.split(".")[1]), reads_alone(f.value, copy, int(k.split(".")[1]))) for k, f in figs.items()
                      if k.startswith("gather.")]
     out["gather"].sort()
     rt = stock.runtime
@@ -251,7 +260,8 @@ def _lookup(L, machine, figs, stock, d, sn):
     L.add(1, "energy_per_access", fmt_energy(machine.line_bytes * llc_energy),
           f"{machine.line_bytes} B x stock {stock.name} {stock.memory.sram[0].name} {fmt_energy(llc_energy)}/B")
     if d["gather"]:
-        L.note(1, "random_row_gather rows of measured.csv: GB/s of gathered rows over the DRAM bandwidth above")
+        L.note(1, "random_row_gather rows of measured.csv, reads alone: 1 / (bandwidth above / GB/s of gathered rows "
+                  "- (1 + 8 B index / row))")
         L.add(1, "gather_efficiency")
         for rb, frac in d["gather"]:
             f = figs[f"gather.{rb}"]

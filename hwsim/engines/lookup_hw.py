@@ -33,8 +33,10 @@ import numpy as np
 from hwsim.config.units import fmt_bytes
 from hwsim.engines import banks as bank_model
 from hwsim.engines import lookup_base as base
+from hwsim.engines import lookups
 from hwsim.engines import near_memory as nm
 from hwsim.engines import reuse
+from hwsim.engines.gather import cache_moved_bytes, gather_efficiency
 from hwsim.engines.lookup_base import HotCacheSpec, HotPlan, HwCost
 from hwsim.lowering import Kernel, lookup_gather, lower_fused, lower_torch
 from workloads.op import DTYPE_BYTES, OpKind
@@ -248,17 +250,16 @@ def place_tables(workload, accel, opts: dict, layers: int = 1) -> dict:
 
 # ---- costs ----------------------------------------------------------------------------------------------
 
-def cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool, gather_efficiency) -> HwCost:
-    """Cost of a lookup kernel marked by `adapt`. gather_efficiency(accel, access_bytes): the analytic
-    engine's DRAM gather curve (passed in: this module sits below the engine that defines it)."""
+def cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool) -> HwCost:
+    """Cost of a lookup kernel marked by `adapt`."""
     info = k.extra["lookup_hw"]
     if info.get("table_stationary"):
-        return table_stationary_cost(k, accel, stream, gather_efficiency)
+        return table_stationary_cost(k, accel, stream)
     if info.get("near_memory"):
         return nm.cost(k, accel, stream, bank_mapping)
     if accel.lookup.placement == "on_chip":
         return on_chip_host_cost(k, accel, stream, bank_mapping, tables_resident)
-    return off_chip_cost(k, accel, stream, gather_efficiency)
+    return off_chip_cost(k, accel, stream, bank_mapping)
 
 
 def _host_efficiency(host, access_bytes: float) -> float:
@@ -267,86 +268,97 @@ def _host_efficiency(host, access_bytes: float) -> float:
     return access_bytes / (math.ceil(access_bytes / g) * g)
 
 
-def off_chip_plan(k: Kernel, accel, stream, gather_efficiency):
-    """(plan, bytes per row read, home bandwidth and latency, hit bandwidth and latency) of an off-chip
-    lookup kernel: which row reads hit (a hot-row cache, the pinned tables, or the engine's rule that
-    repeats hit while the tables fit in the cache) and which go to the rows' home."""
+def off_chip_plan(k: Kernel, accel, stream, bank_mapping: str = "interleaved"):
+    """(plan, stats, home bandwidth and latency) of an off-chip lookup kernel: which row reads the hot-row
+    cache serves, which the cache level behind it catches (the engine's rule: repeats hit while the
+    tables fit; every read when the tables are pinned there) and which go to the rows' home (DRAM, or
+    the host tier). stats: hwsim.engines.lookups.gather_stats (distinct and cold rows)."""
     g, info, dram, lk = k.gather, k.extra["lookup_hw"], accel.memory.dram, accel.lookup
+    st = lookups.gather_stats(k, accel, stream, bank_mapping)
     cache = accel.memory.sram[0] if accel.memory.sram else None
-    total, rows = g["accesses"] * g["access_bytes"], g["rows"]
-    per_row = total / max(rows, 1)
+    rows = g["rows"]
+    per_row = st.total_bytes / max(rows, 1)
     tier, hot = info.get("tier"), info.get("hot_cache")
     host = accel.memory.host if tier == "host" else None
     if host is not None:
         home_bw, home_lat = host.bandwidth_bytes_per_s * _host_efficiency(host, g["access_bytes"]), host.latency_s
     else:
         home_bw, home_lat = dram.bandwidth_bytes_per_s * gather_efficiency(accel, g["access_bytes"]), dram.latency_s
-    l2_bw = cache.bandwidth_bytes_per_s * gather_efficiency(accel, g["access_bytes"]) if cache else home_bw
-    l2_lat = cache.latency_s if cache else home_lat
-    hit_bw, hit_lat = (hot.bandwidth_bytes_per_s, hot.latency_s) if hot else (l2_bw, l2_lat)
     fits = min(1.0, lk.capacity_bytes / g["table_bytes"]) if cache else 0.0
-    concurrent = k.extra.get("concurrent_tokens")
-    if concurrent:  # tokens read side by side (CPU cores) cannot hit each other's rows still in flight
-        fits *= max(0.0, 1.0 - concurrent * g["tables"] / max(rows, 1))
     if tier == "sram":  # pinned in the cache: every read hits
-        plan = HotPlan(0.0, 0.0, 0.0, 0, float(rows))
-    elif hot is not None:
-        stream_s = (k.stream_read_bytes + k.stream_write_bytes) / dram.sustained_bandwidth_bytes_per_s
+        return HotPlan(0.0, 0.0, 0.0, 0, float(rows)), st, home_bw, home_lat
+    if hot is None:
+        caught = (rows - st.unique_bytes / per_row) * fits if per_row else 0.0
+        return HotPlan(0.0, rows - caught, 0.0, 0, caught), st, home_bw, home_lat
+    streamed = k.stream_read_bytes + k.stream_write_bytes
 
-        def time_of(hits, home, moved, caught, busiest):
-            lat = _latency(k, accel, home / max(rows, 1), l2_lat, home_lat)
-            return np.maximum.reduce([np.maximum(stream_s, home * per_row / home_bw),
-                                      moved * per_row / hit_bw + caught * per_row / l2_bw, lat + 0 * home])
-        plan = base.hot_plan(g, stream, info, hot, time_of, behind=fits)
-    else:  # the engine's rule: repeats of a row hit while the tables fit in the cache
-        unique = min(base.distinct_of(g, stream, info), rows)
-        caught = (rows - unique) * fits
-        plan = HotPlan(0.0, rows - caught, 0.0, 0, caught)
-    return plan, per_row, home_bw, home_lat, (hit_bw, hit_lat), (l2_bw, l2_lat)
+    def time_of(hits, home, moved, caught, busiest):
+        t = _off_chip_terms(k, accel, st, hot, home_bw, home_lat, streamed, host is not None, hits, home, moved)
+        return np.maximum.reduce([np.broadcast_to(v, np.shape(hits)) for v in t.values()])
+    return base.hot_plan(g, stream, info, hot, time_of, behind=fits), st, home_bw, home_lat
 
 
-def _latency(k: Kernel, accel, miss, hit_lat: float, home_lat: float):
-    """Chains of dependent reads, as the engine's off-chip lookups: each step reads the row id (a hit), then
-    the row (a miss with probability `miss`). All chains start together, so one chain's critical path is
-    chain_length cold steps; the waves of chains through the threads in flight pay the mean step
-    (Little's law). 0 without a thread bound. `miss` may be an array (candidate plans)."""
+def _off_chip_terms(k, accel, st, hot, home_bw, home_lat, streamed, home_is_host, hits, home, moved,
+                    pinned: bool = False) -> dict:
+    """The engine's off-chip terms for these row counts (scalars or arrays over candidate plans): streams
+    and home reads share DRAM (their times add) unless the home is the host link; every read passes the
+    cache level in its units (a hot-row cache in its own structure moves its hits and fills); chains of
+    dependent reads: the cold critical path, and the waves of chains at the mean step (Little's law)."""
+    g, dram = k.gather, accel.memory.dram
+    cache = accel.memory.sram[0] if accel.memory.sram else None
+    rows, per_row = g["rows"], st.total_bytes / max(g["rows"], 1)
+    streamed_s = streamed / dram.sustained_bandwidth_bytes_per_s
+    home_s = home * per_row / home_bw
+    dram_s = np.maximum(streamed_s, home_s) if home_is_host else streamed_s + home_s
+    through = cache_moved_bytes(accel, g["accesses"], g["access_bytes"]) / cache.bandwidth_bytes_per_s if cache else 0.0
+    sram_s = np.maximum(through, moved * per_row / hot.bandwidth_bytes_per_s) if hot is not None else through + 0 * home
+    latency_s = 0.0 * home
     tif = accel.compute.threads_in_flight
-    if not tif:
-        return 0.0 * miss
-    g = k.gather
-    in_flight = tif / k.extra.get("program_threads", 1) * k.extra.get("loads_per_thread", 1)
-    step = 2 * hit_lat + miss * (home_lat - hit_lat)
-    return np.maximum((hit_lat + home_lat) * g["chain_length"], step * g["chains"] * g["chain_length"] / in_flight)
+    if tif:
+        hit_lat = cache.latency_s if cache else home_lat
+        in_flight = tif / k.extra.get("program_threads", 1) * k.extra.get("loads_per_thread", 1)
+        cold_lat = hit_lat if pinned else home_lat
+        if k.extra.get("index_on_chain", True):
+            critical = g["chain_length"] * (hit_lat + cold_lat)
+        else:
+            critical = hit_lat + g["chain_length"] * cold_lat
+        # reads that wait on the home: the hot cache's misses, less what the level behind it holds warm
+        # (the engine's cold fraction: first reads and repeats by tokens running together)
+        fits = min(1.0, accel.lookup.capacity_bytes / g["table_bytes"]) if cache else 0.0
+        slow = 0.0 * home if pinned else (1.0 - hits / max(rows, 1)) * (1.0 - (1.0 - st.cold_fraction) * fits)
+        step = 2 * hit_lat + slow * (home_lat - hit_lat)
+        latency_s = np.maximum(critical, step * g["chains"] * g["chain_length"] / in_flight)
+    return {"compute": k.flops / _vector_rate(accel, k.dtype) + 0 * home, "dram": dram_s, "sram": sram_s,
+            "latency": latency_s}
 
 
-def off_chip_cost(k: Kernel, accel, stream, gather_efficiency) -> HwCost:
+def off_chip_cost(k: Kernel, accel, stream, bank_mapping: str = "interleaved") -> HwCost:
     """A token-stationary lookup on a GPU / CPU with its tables in host memory, pinned in the cache
-    (tier sram), and / or a hot-row cache in front of them; the same rules as the engine's off-chip
-    lookup otherwise (stream bytes at the copy rate, Little's law over the chains of dependent reads)."""
-    g, info, dram = k.gather, k.extra["lookup_hw"], accel.memory.dram
+    (tier sram), and / or a hot-row cache in front of them; the engine's off-chip rules otherwise
+    (hwsim.engines.lookups.off_chip_cached)."""
+    g, info = k.gather, k.extra["lookup_hw"]
     rows = g["rows"]
     tier, hot = info.get("tier"), info.get("hot_cache")
-    plan, per_row, home_bw, home_lat, (hit_bw, hit_lat), (l2_bw, l2_lat) = off_chip_plan(k, accel, stream,
-                                                                                         gather_efficiency)
+    plan, st, home_bw, home_lat = off_chip_plan(k, accel, stream, bank_mapping)
     host = accel.memory.host if tier == "host" else None
-    home_bytes, moved, caught = plan.home_rows * per_row, plan.cache_rows * per_row, plan.behind_rows * per_row
+    per_row = st.total_bytes / max(rows, 1)
     streamed = float(k.stream_read_bytes + k.stream_write_bytes)
-    dram_s = max(streamed / dram.sustained_bandwidth_bytes_per_s, home_bytes / home_bw)
+    t = _off_chip_terms(k, accel, st, hot, home_bw, home_lat, streamed, host is not None, plan.hit_rows,
+                        plan.home_rows, plan.cache_rows, pinned=tier == "sram")
+    home_bytes, moved = plan.home_rows * per_row, plan.cache_rows * per_row
     hw = {}
     if host is not None:
         hw.update(host_bytes=home_bytes, host_energy_j=home_bytes * host.energy_per_byte_j)
         dram_bytes = streamed
     else:
         dram_bytes = streamed + home_bytes
+    sram_bytes = plan.behind_rows * per_row  # what the cache level serves itself
     if hot is not None:
         hw.update(hot_cache_bytes=moved, hot_cache_energy_j=moved * hot.energy_per_byte_j)
-    latency_s = float(_latency(k, accel, plan.home_rows / rows if rows else 1.0, l2_lat, home_lat))
     where = {"host": f"{host.name} memory" if host else "", "sram": "pinned in the cache"}.get(tier, "DRAM")
     notes = f"rows from {where}" + (f"; hot-row cache ({hot.policy}) serves {100 * plan.hit_rows / max(rows, 1):.0f}%"
                                     if hot is not None else "")
-    terms = base.terms(compute=k.flops / _vector_rate(accel, k.dtype), dram=dram_s,  # the cores sum the rows
-                   sram=moved / hit_bw + caught / l2_bw, latency=latency_s)
-    return HwCost(terms, dram_bytes, caught, 0.0, notes, hw)
+    return HwCost(base.terms(**{n: float(v) for n, v in t.items()}), dram_bytes, sram_bytes, 0.0, notes, hw)
 
 
 def on_chip_host_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool) -> HwCost:
@@ -379,7 +391,7 @@ def _vector_rate(accel, dtype: str) -> float:
     return peak * v.efficiency
 
 
-def table_stationary_cost(k: Kernel, accel, stream, gather_efficiency) -> HwCost:
+def table_stationary_cost(k: Kernel, accel, stream) -> HwCost:
     """Table slices (all rows of `tables_per_cta` tables, `cols` columns) held in one core's shared
     memory; each CTA walks the bucketed token lists of its tables, accumulates in registers and scatter-
     adds one fp32 partial sum per (token, column) into L2. The slice shape that makes the kernel fastest

@@ -21,15 +21,15 @@ import numpy as np
 from hwsim.area import area_mm2
 from hwsim.config import ConfigError
 from hwsim.energy import kernel_energy
-from hwsim.engines.analytic import kernel_cost, schedule
-from hwsim.engines.lookup_hw import adapt, adapt_key, place_tables
+from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
+from hwsim.engines.lookup_hw import adapt_key, place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import AccelBuilder
 from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
 from hwsim.explore.constraints import holds
 from hwsim.explore.spec import Spec
 from hwsim.explore.workload import BUILD_KEY, build
-from hwsim.lowering import lower
+from hwsim.engines.run import lower_for
 
 _CACHE_LIMIT = 4096
 
@@ -67,10 +67,8 @@ class Lowered:
 def lowered(workload, accel, opts) -> Lowered:
     if workload.has_index_streams:  # costs would depend on each op's stream; the sweep builds closed forms
         raise ValueError("the fast path takes closed-form workloads (no index streams); use hwsim.simulate")
-    # the same call as hwsim.engines.run.analytic_result makes
-    kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                    opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores)
-    kernels = adapt(kernels, workload, accel, opts)  # lookup hardware, as run.analytic_result
+    # the same lowering as hwsim.engines.run.analytic_result uses
+    kernels = lower_for(workload, accel, opts)
     index = {op.name: i for i, op in enumerate(workload.ops)}
     seen: dict[str, int] = {}
     unique, which = [], []
@@ -193,7 +191,8 @@ class Evaluator:
 
     def lowering(self, wkey, w, accel, opts) -> Lowered:
         key = (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
-               accel.kind == "gpu", accel.compute.matrix.cores, adapt_key(accel, opts))
+               accel.kind == "gpu", accel.compute.matrix.cores, scratchpad_bytes(accel),
+               adapt_key(accel, opts))
         low = self._lowered.get(key)
         if low is None:
             low = lowered(w, accel, opts)

@@ -32,7 +32,7 @@ import simpy
 import hwsim.engines.des.processes as proc
 from hwsim.engines import lookup_hw
 from hwsim.engines.des import hw_demand
-from hwsim.engines.analytic import kernel_cost, schedule
+from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
 from hwsim.engines.des.resources import Machine
@@ -105,7 +105,7 @@ class Simulation:
         self.env = env = simpy.Environment()
         kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
                         opts["block_d"], simt=accel.kind == "gpu",
-                        cores=accel.compute.matrix.cores)
+                        cores=accel.compute.matrix.cores, scratchpad_bytes=scratchpad_bytes(accel))
         kernels = lookup_hw.adapt(kernels, workload, accel, opts)  # lookup hardware (issue 11)
         # service times of non-lookup kernels, and the summing time of lookups (neither depends on the stream)
         costs = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in kernels]

@@ -18,7 +18,6 @@ from hwsim.engines import banks as bank_model
 from hwsim.engines import lookup_hw
 from hwsim.engines import near_memory as nm
 from hwsim.engines import reuse
-from hwsim.engines.analytic import gather_efficiency
 from hwsim.engines.des.streams import _GOLDEN, LookupDemand, Tiling, _chunks
 
 
@@ -80,8 +79,12 @@ def demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: 
 
     # off-chip rows behind a hot-row cache (home: DRAM): the cache's hits, then the engine's rule for the
     # rest (a row's first read goes to DRAM, repeats hit the cache level behind while the tables fit)
-    plan, per_row, home_bw, home_lat, (hit_bw, _), (l2_bw, l2_lat) = lookup_hw.off_chip_plan(
-        kernel, accel, stream, gather_efficiency)
+    plan, st, home_bw, home_lat = lookup_hw.off_chip_plan(kernel, accel, stream, bank_mapping)
+    cache = accel.memory.sram[0] if accel.memory.sram else None
+    per_row = st.total_bytes / max(g["rows"], 1)
+    hit_bw = hot.bandwidth_bytes_per_s
+    l2_bw = cache.bandwidth_bytes_per_s if cache else home_bw
+    l2_lat = cache.latency_s if cache else home_lat
     flat = glob.ravel()
     first_read = np.full(tables * rpt, flat.size)
     np.minimum.at(first_read, flat, np.arange(flat.size))

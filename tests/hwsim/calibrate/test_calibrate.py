@@ -186,11 +186,13 @@ def test_cpu_preset_puts_each_figure_in_its_field(tmp_path):
                                                                     ("L1D", 64 * KiB)]
     assert close(a.memory.sram[0].bandwidth_bytes_per_s, 100e9) and close(a.memory.sram[0].latency_s, 40e-9)
     assert a.lookup.capacity_bytes == 2 * MiB and close(a.lookup.access_latency_s, 40e-9)
-    # gathered GB/s over the copy bandwidth, capped at 1 (8 KiB rows outran the copy here)
+    # the random reads alone: the op's time (bytes / gathered rate) less its streamed index reads and row
+    # writes at the copy rate, capped at 1 (from 1 KiB rows these gathers keep pace with the copy here)
     curve = [(p.row_bytes, p.fraction) for p in a.lookup.gather_efficiency]
     assert [rb for rb, _ in curve] == list(mb.GATHER_ROW_BYTES)
     for (rb, frac), v in zip(curve, (1.6e9, 3e9, 5e9, 8e9, 12e9, 16e9, 19e9, 25e9)):
-        assert close(frac, min(1.0, v / 20e9)), rb
+        reads_s = 1 / v - (1 + 8 / rb) / 20e9  # seconds per gathered byte left for the reads
+        assert close(frac, min(1.0, 1 / (reads_s * 20e9)) if reads_s * 20e9 > 1 else 1.0), rb
     # Little's law at the best gather rate: 25 GB/s / 64 B x (120 + 40 ns) = 62.5 lines in flight
     assert a.compute.threads_in_flight in (62, 63)
     if "weight_stream_efficiency" in type(a.memory.dram).model_fields:  # the field of issue 9 item 6

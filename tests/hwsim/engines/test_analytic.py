@@ -148,6 +148,8 @@ def test_no_op_beats_the_roofline(w, preset, opts):
     peak_flops = max(max(accel.compute.matrix.peak_flops_per_s.values()),
                      max(accel.compute.vector.peak_flops_per_s.values()))
     peak_dram = accel.memory.dram.bandwidth_bytes_per_s  # datasheet peak, not the sustained figure
+    # a result may stay in an on-chip scratchpad instead of going to DRAM: it is written at the faster rate
+    peak_write = max([peak_dram] + [lv.bandwidth_bytes_per_s for lv in accel.memory.sram if lv.kind == "scratchpad"])
     rows = r.ops.set_index("op")
     for op in w.ops:
         row = rows.loc[op.name]
@@ -157,7 +159,7 @@ def test_no_op_beats_the_roofline(w, preset, opts):
         # Bytes that must leave the chip at least: the op's result. (Its compulsory reads are an upper bound
         # on DRAM traffic, not a lower one: an input may still sit in a cache.)
         must_write = op.total_bytes_written
-        lower = max(must_compute / peak_flops, must_write / peak_dram)
+        lower = max(must_compute / peak_flops, must_write / peak_write)
         assert row["busy_s"] >= lower * (1 - REL), (op.name, row["busy_s"], lower)
         assert row["time_s"] >= row["busy_s"] * (1 - REL), op.name  # launch waits only add
         assert row["bound"] in {"compute", "dram", "sram", "banks", "latency", "min_kernel", "launch"}
@@ -295,7 +297,11 @@ def test_skewed_stream_is_slower_by_the_busiest_bank_factor_and_says_so():
                       tables_resident=True).ops.loc[0]
     factor = 512 / 16
     assert skewed["time_s"] > balanced["time_s"]
-    assert skewed["banks_s"] == pytest.approx(factor * balanced["banks_s"], rel=0.01)
+    # bank time per row read from the banks (the hot banks may hand part of the rows to DRAM gathers,
+    # which the engine does where that is faster, so compare per access)
+    lat = lut.lookup.access_latency_s
+    per_access = [(r["banks_s"] - lat) / r["lookup_bytes"] for r in (skewed, balanced)]
+    assert per_access[0] == pytest.approx(factor * per_access[1], rel=0.01)
     assert "busiest" in skewed["notes"]
     assert f"{factor:.2f}x" in skewed["notes"]
 
@@ -389,10 +395,12 @@ def test_cpu_embedding_bag_at_many_tokens_is_bound_by_fill_buffers(dtype, d):
     r = simulate(workloads.layer("memory", n, d, d, tau=8, dtype=dtype), cpu, lowering="torch")
     eb = _kernel(r, ":embedding_bag")
     # 4096 tokens touch every row of every table; repeats hit for the share of the table the 3.75 MiB LLC
-    # share holds, and a hit waits the LLC (33 ns) instead of DRAM (99 ns). The 2 tokens read side by side (one
-    # per core) cannot hit each other's rows: repeats count for the other 4094 / 4096 of the tokens.
+    # share holds, and a hit waits the LLC (33 ns) instead of DRAM (99 ns). The two cores take a token each,
+    # in step: a token's row is cold unless a token of an earlier pair read it, (255/256)^(2 floor(t/2))
     total, table = n * k * row_bytes, k * 256 * row_bytes
-    miss = 1 - (total - table) * (1 - 2 / n) / total * min(1.0, 3.75 * 2**20 / table)
+    x = (255 / 256) ** 2
+    cold = 2 * (1 - x ** (n // 2)) / (1 - x) / n
+    miss = 1 - (1 - cold) * min(1.0, 3.75 * 2**20 / table)
     step = 33e-9 + miss * 99e-9 + (1 - miss) * 33e-9
     # every row is read whole, one fill buffer per 64 B line: n K lines-per-row line reads over 32 buffers
     expected = n * k * (row_bytes // CPU_LINE) * step / 32

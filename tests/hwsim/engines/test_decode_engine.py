@@ -48,7 +48,8 @@ def test_decode_attention_reads_the_whole_cache_and_is_memory_bound(preset):
     r = simulate(preset_block(p, 1, 8, phase="decode", kv_len=4096), preset)
     row = r.ops.set_index("op").loc["attention"]
     cache_bytes = 8 * 4097 * 2 * 1024 * 2
-    assert row["dram_bytes"] >= cache_bytes
+    # the 4096 cached tokens come from DRAM; this step's own keys and values may still sit in a scratchpad
+    assert row["dram_bytes"] >= 8 * 4096 * 2 * 1024 * 2
     assert row["bound"] == "dram"
     accel = load_accelerator(preset)
     # at least the cache over the datasheet bandwidth; and within 2x of it at the sustained rate
