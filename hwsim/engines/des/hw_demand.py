@@ -110,7 +110,11 @@ def demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: 
     moved[0] += plan.k_static
     mlp_s, chain_s = None, np.zeros(units)
     if accel.compute.threads_in_flight:  # each row read is a chain step: the row id (a hit), then the row
-        step_sum = 2 * l2_lat * rows_per_unit + (home_lat - l2_lat) * home_per_unit
+        # reads waiting on the home: the hot cache's misses less what the level behind holds warm (the
+        # analytic cold fraction, hwsim.engines.lookup_hw._off_chip_terms)
+        fits_all = min(1.0, lk.capacity_bytes / g["table_bytes"]) if accel.memory.sram else 0.0
+        slow = (rows_per_unit - _per_unit(plan.mask, tile)) * (1.0 - (1.0 - st.cold_fraction) * fits_all)
+        step_sum = 2 * l2_lat * rows_per_unit + (home_lat - l2_lat) * slow
         in_flight = accel.compute.threads_in_flight / kernel.extra.get("program_threads", 1) * \
             kernel.extra.get("loads_per_thread", 1)
         mlp_s = step_sum * (g["chains"] * g["chain_length"] / max(g["rows"], 1)) / in_flight

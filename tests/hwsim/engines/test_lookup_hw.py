@@ -177,9 +177,12 @@ def test_table_dtype_sets_the_bytes_of_a_row(dtype, scale):
     base, r = simulate(w, "hbm-pim"), simulate(w, "hbm-pim", table_dtype=dtype)
     assert r.internal_bytes == pytest.approx(scale * base.internal_bytes)
     assert r.dram_bytes == pytest.approx(base.dram_bytes)  # the summed row still leaves in bf16
+    # lut-asic fills its banks with the tables once per pass; at 4096 tokens every row is touched, so the
+    # fill is the whole tables either way (streamed, or fetched row by row)
+    w = lone(4096, 1024)
     lut, lut8 = simulate(w, "lut-asic"), simulate(w, "lut-asic", table_dtype=dtype)
     table = 128 * 256 * 1024 * 2
-    assert lut8.dram_bytes - lut.dram_bytes == pytest.approx((scale - 1) * table)  # the tables streamed per pass
+    assert lut8.dram_bytes - lut.dram_bytes == pytest.approx((scale - 1) * table, rel=1e-4)
 
 
 def test_memoryformer_base_tables_against_every_tier():
