@@ -234,12 +234,24 @@ def _lookup_hw_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident
     from hwsim.engines import lookup_hw
 
     c = lookup_hw.cost(k, accel, stream, bank_mapping, tables_resident)
-    bound = max(c.terms, key=c.terms.get)
-    busy = max(c.terms.values()) + accel.memory.dram.latency_s
+    levels = accel.memory.sram
+    # everything that crosses the memory bus passes the level nearest DRAM too, beside what that level
+    # serves itself: its roofline, as for the other kernels
+    through = c.sram_bytes + c.dram_bytes
+    terms = dict(c.terms)
+    if levels:
+        terms["sram"] = max(terms.get("sram", 0.0), through / levels[0].bandwidth_bytes_per_s)
+    bound = max(terms, key=terms.get)
+    busy = max(terms.values()) + accel.memory.dram.latency_s
     if busy < accel.runtime.min_kernel_time_s:
         busy, bound = accel.runtime.min_kernel_time_s, "min_kernel"
-    return KernelCost(kernel=k, terms_s=c.terms, busy_s=busy, bound=bound, dram_bytes=c.dram_bytes,
-                      sram_bytes=c.sram_bytes, lookup_accesses=c.accesses, hash_chunks=0.0, notes=c.notes, hw=c.hw)
+    # per level, as the other kernels: what passes (roofline) and what the level serves itself (energy)
+    pad = [0.0] * (len(levels) - 1)
+    level_bytes = tuple([through] + pad) if levels else ()
+    served = tuple([c.sram_bytes] + pad) if levels else ()
+    return KernelCost(kernel=k, terms_s=terms, busy_s=busy, bound=bound, dram_bytes=c.dram_bytes,
+                      sram_bytes=c.sram_bytes, lookup_accesses=c.accesses, hash_chunks=0.0, notes=c.notes, hw=c.hw,
+                      level_bytes=level_bytes, served_bytes=served)
 
 
 @dataclass(frozen=True)
