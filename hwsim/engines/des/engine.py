@@ -30,6 +30,8 @@ import time
 import simpy
 
 import hwsim.engines.des.processes as proc
+from hwsim.engines import lookup_hw
+from hwsim.engines.des import hw_demand
 from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
@@ -69,13 +71,16 @@ def simulate_des(workload, accel, **options):
     from hwsim.io.trace import write_trace_json
 
     accel = load_accelerator(accel)
+    layers = options.pop("layers", 1)
     d_opts = des_options(**{k: options.pop(k) for k in list(options) if k in DES_DEFAULTS})
-    try:
-        opts = resolve_options(accel, **options)
+    try:  # the bucket law also sets the lookup-hardware expectations (hwsim.engines.lookup_hw)
+        opts = resolve_options(accel, bucket_distribution=d_opts["bucket_distribution"],
+                               zipf_exponent=d_opts["zipf_exponent"], **options)
     except TypeError:
         known = sorted([*DES_DEFAULTS, "mode", "lowering", "lookup_impl", "block_d", "bank_mapping",
-                        "host_head_start_s", "tables_resident"])
+                        "host_head_start_s", "tables_resident", *lookup_hw.OPTION_DEFAULTS])
         raise ValueError(f"unknown DES option(s) {sorted(options)}; options: {', '.join(known)}") from None
+    opts = lookup_hw.place_tables(workload, accel, opts, layers)
     t0 = time.perf_counter()
     sim = None
     try:
@@ -101,6 +106,7 @@ class Simulation:
         kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
                         opts["block_d"], simt=accel.kind == "gpu",
                         cores=accel.compute.matrix.cores, scratchpad_bytes=scratchpad_bytes(accel))
+        kernels = lookup_hw.adapt(kernels, workload, accel, opts)  # lookup hardware (issue 11)
         # service times of non-lookup kernels, and the summing time of lookups (neither depends on the stream)
         costs = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in kernels]
         self.plans = [proc.KernelPlan(env, i, k, c) for i, (k, c) in enumerate(zip(kernels, costs))]
@@ -138,8 +144,13 @@ class Simulation:
             if k.op not in self.streams:
                 self.streams[k.op] = self._stream(self.ops[k.op], k.gather)
             stream = self.streams[k.op]
+            if k.extra.get("lookup_hw"):  # lookup hardware (issue 11): costed on this stream
+                kp.cost = kernel_cost(k, self.accel, stream, self.opts["bank_mapping"], self.opts["tables_resident"])
+                if not hw_demand.applies(k):
+                    continue  # runs as a plain kernel for its analytic time (table-stationary, host / sram tiers)
             tile = tiling(stream.shape[0], d["tile_tokens"], d["coarse"])
-            kp.demand = lookup_demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base)
+            make = hw_demand.demand if hw_demand.applies(k) else lookup_demand
+            kp.demand = make(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base)
             kp.unit_tile = tile.unit_tile().tolist()
             base += math.ceil(k.gather["table_bytes"] / align) * align  # each op's tables at their own addresses
             ahead = self._read_ahead_tokens(k, tile, stream.shape[0])
@@ -147,7 +158,7 @@ class Simulation:
             if lk.placement == "on_chip":
                 kp.row_latency_s = lk.access_latency_s
             elif lk.placement == "near_memory":
-                kp.row_latency_s = self.accel.memory.dram.latency_s
+                kp.row_latency_s = lk.access_latency_s  # the units' own row reads (hwsim.engines.near_memory)
 
     def _read_ahead_tokens(self, k, tile, tokens: int) -> int:
         """How far the row reads may run ahead of the summing: `buffers` tiles of a lookup memory's buffer;

@@ -83,9 +83,11 @@ def _lookup_cost(sim, kp, busy_s: float, notes: str):
              "banks": (float(d.bank_s.sum(axis=0).max()) + kp.row_latency_s) if d.bank_s is not None else 0.0,
              "latency": float(d.mlp_s.sum()) if d.mlp_s is not None else 0.0}
     accesses = float(d.bank_requests.sum()) if d.bank_requests is not None else 0.0
+    hw = bool(kp.kernel.extra.get("lookup_hw"))  # lookup hardware: bytes and energies as the analytic cost
     return replace(c, terms_s=terms, busy_s=busy_s, bound=max(terms, key=terms.get),
                    dram_bytes=stream_bytes + miss_bytes + load_bytes,
-                   sram_bytes=d.hit_rows * d.bytes_per_row, lookup_accesses=accesses, notes=notes)
+                   sram_bytes=c.sram_bytes if hw else d.hit_rows * d.bytes_per_row,
+                   lookup_accesses=c.lookup_accesses if hw else accesses, notes=notes)
 
 
 class LazyExtra(Mapping):
