@@ -22,6 +22,7 @@ class KernelPlan:
     def __init__(self, env, index: int, kernel, cost):
         self.index, self.kernel, self.cost, self.op = index, kernel, cost, kernel.op
         self.ready = None                 # event: inputs done (set by the builder)
+        self.stream = None                # the in-order stream it runs on (None: dataflow)
         self.launched = env.event()
         self.done = env.event()
         self.launch_s = self.ready_s = self.start_s = self.end_s = self.stall_s = 0.0
@@ -30,6 +31,7 @@ class KernelPlan:
         self.unit_tile = None
         self.hash_tiles = None            # pipelined lookup: the hash tile each of its tiles waits for
         self.tables_ready = None          # on-chip lookup: its tables are in the banks
+        self.cut = None                   # on-chip lookup: buckets per table its banks hold
         self.window = 0                   # units the reads may run ahead of the summing (0: no limit)
         self.row_latency_s = 0.0          # added to bank / DRAM finish times of row reads
         self.waits: dict[str, float] = defaultdict(float)  # why a lookup waited: banks, dram, tables, ...
@@ -224,10 +226,10 @@ def summer(env, m, kp, rows, window):
     yield from _wait(env, kp, "writes", last_write)
 
 
-def table_loader(env, m, loads):
+def table_loader(env, m, loads, spans):
     """On-chip lookup memories hold the tables they serve; each op's tables stream in from DRAM, in op
     order, as soon as the banks have room (a finished op frees its share), so the next op's tables load
-    while earlier ops run. loads: (op, bytes, chunks, event) per lookup op."""
+    while earlier ops run. loads: (op, bytes, chunks, event) per lookup op; spans: op -> (start, end)."""
     for op, nbytes, chunks, loaded in loads:
         yield m.table_store.get(nbytes)
         t0 = env.now
@@ -235,6 +237,7 @@ def table_loader(env, m, loads):
             yield env.timeout(max(m.dram.stream(env.now, nbytes / chunks, background=True) - env.now, 0.0))
         yield env.timeout(m.dram.latency_s)
         m.timeline.add("dram", f"{op} tables", t0, env.now)
+        spans[op] = (t0, env.now)
         loaded.succeed()
 
 

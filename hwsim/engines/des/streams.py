@@ -6,9 +6,9 @@ runs, how much work each lookup bank, DRAM channel, cache and thread pool gets:
 
 - on_chip / near_memory: accesses per bank (a row covers `span` banks from its start bank, mapped by
   hwsim.engines.banks: interleaved / by_table / hashed); on_chip rows of tables larger than the banks come
-  from DRAM (the first `resident` share of each table's buckets stays in the banks);
+  from DRAM (the banks hold the first `cut` buckets of each table, hwsim.engines.des.residency);
 - off_chip_cached: a row's first read misses the cache, repeats hit while the tables fit (the analytic
-  engine's rule, row by row); misses go to DRAM channels by address (row-buffer-sized chunks
+  engine's rule, row by row) at the cache's own rate for whole sectors; misses go to DRAM channels by address (row-buffer-sized chunks
   interleaved over channels, then banks); every row read is a chain step for Little's law.
 
 Without a traced stream, buckets are drawn (uniform or Zipf) from a seeded generator.
@@ -28,20 +28,58 @@ DISTRIBUTIONS = ("uniform", "zipf")
 _GOLDEN = 0x9E3779B1  # Knuth's multiplicative hash (as hwsim.engines.banks): which rows of an oversized table stay cached
 
 
+_EXACT_ZIPF_ROWS = 1 << 22  # up to this many rows per table, Zipf draws invert the exact CDF
+
+
 def draw_stream(tokens: int, tables: int, rows_per_table: int, distribution: str = "uniform",
                 zipf_exponent: float = 1.1, seed: int = 0, salt: str = "") -> np.ndarray:
-    """Bucket ids (tokens, tables), int32, reproducible from (seed, salt).
-    uniform: every bucket equally likely; zipf: P(bucket b) proportional to 1 / (b + 1)^zipf_exponent
-    (bucket 0 the most popular in every table, a bounded Zipf over the table's rows)."""
+    """Bucket ids (tokens, tables), int32 (int64 for tables of 2^31 rows or more), reproducible from
+    (seed, salt). uniform: every bucket equally likely; zipf: P(bucket b) proportional to
+    1 / (b + 1)^zipf_exponent (bucket 0 the most popular in every table, a bounded Zipf over the table's
+    rows; above 4 M rows per table the CDF is the integral's, which keeps the draw's memory bounded)."""
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"bucket_distribution must be one of {', '.join(DISTRIBUTIONS)}, given {distribution!r}")
+    dtype = np.int32 if rows_per_table <= np.iinfo(np.int32).max else np.int64
     rng = np.random.default_rng([int(seed), zlib.crc32(salt.encode())])
     if distribution == "uniform":
-        return rng.integers(0, rows_per_table, size=(tokens, tables), dtype=np.int32)
-    cdf = np.cumsum(1.0 / np.arange(1, rows_per_table + 1) ** zipf_exponent)
-    cdf /= cdf[-1]
-    drawn = np.searchsorted(cdf, rng.random((tokens, tables)), side="right")
-    return np.minimum(drawn, rows_per_table - 1).astype(np.int32)
+        return rng.integers(0, rows_per_table, size=(tokens, tables), dtype=dtype)
+    u = rng.random((tokens, tables))
+    if rows_per_table <= _EXACT_ZIPF_ROWS:
+        cdf = np.cumsum(1.0 / np.arange(1, rows_per_table + 1) ** zipf_exponent)
+        cdf /= cdf[-1]
+        drawn = np.searchsorted(cdf, u, side="right")
+    else:  # inverse of the continuous CDF of x^-s on [1, rows + 1]
+        n1, s = float(rows_per_table + 1), float(zipf_exponent)
+        if abs(s - 1.0) < 1e-12:
+            x = np.exp(u * math.log(n1))
+        else:
+            x = (1.0 + u * (n1 ** (1.0 - s) - 1.0)) ** (1.0 / (1.0 - s))
+        drawn = np.floor(x) - 1
+    return np.clip(drawn, 0, rows_per_table - 1).astype(dtype)
+
+
+def check_stream(op_name: str, stream: np.ndarray, tokens: int | None, rows_per_table: int) -> None:
+    """A stream the DES can replay: integer bucket ids within the op's tables, one row per token; else one
+    ValueError naming the op and the range (not an IndexError deep in the replay)."""
+    if stream.ndim != 2 or stream.dtype.kind not in "iu":
+        raise ValueError(f"op {op_name}: the index stream must be a 2-D array of integer bucket ids, given "
+                         f"{stream.ndim}-D {stream.dtype}")
+    if tokens is not None and stream.shape[0] != tokens:
+        raise ValueError(f"op {op_name}: the index stream has {stream.shape[0]} tokens, the op has {tokens}")
+    if stream.size:
+        lo, hi = int(stream.min()), int(stream.max())
+        if lo < 0 or hi >= rows_per_table:
+            raise ValueError(f"op {op_name}: bucket ids must lie in [0, {rows_per_table}) (its tables have "
+                             f"{rows_per_table} rows each), given ids from {lo} to {hi}")
+
+
+def cache_efficiency(accel, access_bytes: float) -> float:
+    """Fraction of the cache's bandwidth that random reads of `access_bytes` contiguous bytes reach: the
+    cache moves whole sectors (dram.access_granularity, the unit it fills), so part of a sector read is
+    wasted. Row activations, which set the DRAM gather curve, do not happen on a hit, so that curve does
+    not apply (timing hits with it made a larger cache slower than DRAM)."""
+    g = accel.memory.dram.access_granularity_bytes
+    return access_bytes / (math.ceil(access_bytes / g) * g)
 
 
 @dataclass(frozen=True)
@@ -133,9 +171,10 @@ def _chunks(addr: np.ndarray, nbytes: float, unit: np.ndarray, dram) -> tuple:
 
 
 def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: str,
-                  table_base: int) -> LookupDemand:
+                  table_base: int, cut: int | None = None) -> LookupDemand:
     """Demand of one lookup kernel; `cost` is its analytic KernelCost (for the accumulate time), `stream`
-    its bucket ids (tokens, tables), `table_base` where its tables start in DRAM."""
+    its bucket ids (tokens, tables), `table_base` where its tables start in DRAM, `cut` how many buckets
+    of each table the lookup banks hold (on_chip; hwsim.engines.des.residency; default: all that fit)."""
     g, lk, dram = kernel.gather, accel.lookup, accel.memory.dram
     tokens, tables = stream.shape
     rpt, row_bytes = g["rows_per_table"], g["row_bytes"]
@@ -156,8 +195,10 @@ def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_ma
     hits = 0
 
     if lk.placement in ("on_chip", "near_memory"):
-        resident = 1.0 if lk.placement == "near_memory" else min(1.0, lk.capacity_bytes / g["table_bytes"])
-        in_banks = stream < math.floor(resident * rpt + 1e-9) if resident < 1 else None
+        if cut is None:
+            resident = 1.0 if lk.placement == "near_memory" else min(1.0, lk.capacity_bytes / g["table_bytes"])
+            cut = math.floor(resident * rpt + 1e-9)
+        in_banks = stream < cut if cut < rpt else None
         row_span = bank_model.span(row_bytes, lk.bank_width_bytes)
         t_ids = np.broadcast_to(np.arange(tables, dtype=np.int64), stream.shape)
         key = bank_model.start_banks(glob, t_ids, row_span, lk.banks, bank_mapping).astype(np.int64)
@@ -183,7 +224,7 @@ def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_ma
         hits = int(stream.size - misses_per_unit.sum())
         cache = accel.memory.sram[0] if accel.memory.sram else None
         if cache is not None:
-            eff = gather_efficiency(accel, g["access_bytes"])
+            eff = cache_efficiency(accel, g["access_bytes"])
             hit_s = (rows_per_unit - misses_per_unit) * bytes_per_row / (cache.bandwidth_bytes_per_s * eff)
         tif = accel.compute.threads_in_flight
         if tif:  # each row read is a chain step: read the row id (a hit), then the row (hit or miss)
