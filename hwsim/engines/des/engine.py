@@ -169,7 +169,7 @@ class Simulation:
             ahead = self._read_ahead_tokens(k, tile, stream.shape[0])
             if lk.placement != "off_chip_cached":
                 kp.cut = choose_cut(k, stream, self.accel, self.opts["bank_mapping"], self.opts["tables_resident"],
-                                    ahead)
+                                    ahead, base)
             kp.demand = lookup_demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base, kp.cut)
             kp.unit_tile = tile.unit_tile().tolist()
             base += math.ceil(k.gather["table_bytes"] / align) * align  # each op's tables at their own addresses

@@ -80,6 +80,8 @@ def explain(sim, latency: float) -> tuple[list[str], dict[str, str]]:
             continue
         hash_op = next(d for d in sim.workload.op(kp.op).deps if sim.workload.op(d).kind.value == "hash")
         hidden = max(0.0, spans[hash_op][1] - spans[kp.op][0])
+        if hidden <= 0:
+            continue
         t = kp.demand.tiling
         lines.append(f"{hash_op} and {kp.op} pipelined in {t.tiles} tiles of {t.tile_tokens} tokens (double "
                      f"buffering): {fmt_time(hidden)} of hashing overlaps the row reads")
@@ -103,6 +105,12 @@ def explain(sim, latency: float) -> tuple[list[str], dict[str, str]]:
             per_read = float(d.chunk_bytes.mean()) * d.miss_s_per_byte if len(d.chunk_bytes) else 0.0
             text = _imbalance(kp, "DRAM channel", chan, per_read, "dram", "row reads")
         if text:
+            lines.append(f"{kp.op}: {text}")
+            notes.setdefault(kp.op, []).append(text)
+        rpt = kp.kernel.gather["rows_per_table"]
+        if d.placement == "on_chip" and kp.cut is not None and kp.cut < rpt:
+            text = (f"the lookup banks hold {kp.cut} of {rpt} buckets per table; {d.miss_rows} of {d.rows} row "
+                    f"reads went to DRAM (estimated faster than holding more, see hwsim.engines.des.residency)")
             lines.append(f"{kp.op}: {text}")
             notes.setdefault(kp.op, []).append(text)
         load = next((b for op, b, _, _ in sim.table_loads if op == kp.op), 0.0)

@@ -18,7 +18,8 @@ Result.extra (a LazyExtra mapping): utilisation / busy_s / queue_s per resource,
 lookup_waits_s {op: {cause: seconds the lookup's rows were late, by the memory that held them}},
 timeline [(resource, op, start_s, end_s)], bank_load {op: requests per bank (on-chip) or per DRAM
 channel (off-chip)}, bank_load_unit, dram_row_hits / dram_row_misses, lookups, units, wall_s,
-lookups_per_s, drawn_streams (ops whose buckets were drawn), time_attribution, coarse; and, computed on
+lookups_per_s, drawn_streams (ops whose buckets were drawn), streams ({op: stream index}, None for
+dataflow), time_attribution, coarse; and, computed on
 first access (they rerun the analytic cost model on the same index streams), analytic_latency_s and
 explanations [str]: the DES-vs-analytic headline, then what overlapped, pipelined, queued, conflicted
 or loaded, computed from the run, then each op whose kernels ran > 2% off their analytic time.
@@ -221,4 +222,5 @@ def _extra(sim, latency: float, wall_s: float) -> dict:
             "lookup_waits_s": {kp.op: {k: float(v) for k, v in kp.waits.items()}
                                for kp in sim.plans if kp.demand is not None},
             "drawn_streams": list(sim.drawn), "time_attribution": sim.d_opts["time_attribution"],
+            "streams": None if sim.stream_of is None else dict(sim.stream_of),
             "coarse": bool(sim.d_opts["coarse"])}

@@ -11,9 +11,9 @@ own index stream:
     estimate(cut) = load(cut) + max(banks(cut), dram rows(cut) + streamed bytes)
 
 load: the held rows at the streaming bandwidth (0 when tables_resident); banks: the held rows' bank
-accesses on the busiest bank (every bank at one access per cycle); dram rows: the other rows at the
-gather efficiency of their size, and no faster than one DRAM latency per window of tokens the lookup
-memory keeps in flight; streamed bytes: the op's indices, weights and output, which share the DRAM
+accesses on the busiest bank (every bank at one access per cycle); dram rows: the other rows on the
+busiest DRAM channel (a hot bucket's rows all sit on one) at the gather efficiency of their size, and no
+faster than one DRAM latency per window of tokens the lookup memory keeps in flight; streamed bytes: the op's indices, weights and output, which share the DRAM
 channels with the row reads. With tables_resident the rows are in the banks and in DRAM, and the
 same rule decides which copy each is read from (cold rows from DRAM can relieve a hot bank).
 """
@@ -36,10 +36,26 @@ def candidate_cuts(rows_per_table: int, max_cut: int, steps_per_octave: int = 16
     return np.concatenate([[0], grid[grid <= max_cut]])
 
 
+def _held_loads(order: np.ndarray, held: np.ndarray, start: np.ndarray, span: int, n: int) -> np.ndarray:
+    """(cuts, n) accesses per server (bank or channel) from the reads of held rows at each cut: reads sorted
+    by bucket (`order`), the first held[i] of them held at cut i, each starting at server `start` and
+    covering `span` neighbours (hwsim.engines.banks.spread)."""
+    starts = np.zeros((len(held), n), dtype=np.int64)
+    prev = 0
+    for i, m in enumerate(held):  # cumulative start counts, one slice of the sorted reads per cut
+        if i:
+            starts[i] = starts[i - 1]
+        if m > prev:
+            starts[i] += np.bincount(start[order[prev:m]], minlength=n)
+            prev = m
+    return bank_model.spread(starts, span, n)
+
+
 def choose_cut(kernel, stream: np.ndarray, accel, bank_mapping: str, tables_resident: bool,
-               ahead_tokens: int = 0) -> int:
+               ahead_tokens: int = 0, table_base: int = 0) -> int:
     """Buckets per table the lookup memory holds for this lookup kernel (see the module docstring).
-    ahead_tokens: how many tokens' row reads the lookup memory keeps in flight (0: no bound)."""
+    ahead_tokens: how many tokens' row reads the lookup memory keeps in flight (0: no bound);
+    table_base: where the op's tables start in DRAM (which channels its rows live on)."""
     g, lk, dram = kernel.gather, accel.lookup, accel.memory.dram
     rpt = int(g["rows_per_table"])
     if lk.placement == "near_memory":
@@ -50,26 +66,25 @@ def choose_cut(kernel, stream: np.ndarray, accel, bank_mapping: str, tables_resi
     cuts = candidate_cuts(rpt, max_cut)
     tables = stream.shape[1]
     bytes_per_row = g["accesses"] * g["access_bytes"] / max(g["rows"], 1)
-    row_span = bank_model.span(g["row_bytes"], lk.bank_width_bytes)
-    # accesses per bank for each cut: rows with bucket < cut, at their start banks (spread over span)
     t_ids = np.broadcast_to(np.arange(tables, dtype=np.int64), stream.shape)
-    glob = stream.astype(np.int64) + t_ids * rpt
-    start = bank_model.start_banks(glob, t_ids, row_span, lk.banks, bank_mapping).astype(np.int64).ravel()
+    glob = (stream.astype(np.int64) + t_ids * rpt).ravel()
     order = np.argsort(stream.ravel(), kind="stable")
-    sorted_buckets = stream.ravel()[order]
-    held = np.searchsorted(sorted_buckets, cuts, side="left")          # reads of held rows, per cut
-    starts = np.zeros((len(cuts), lk.banks), dtype=np.int64)
-    prev = 0
-    for i, n in enumerate(held):  # cumulative start-bank counts, one slice of the sorted reads per cut
-        if i:
-            starts[i] = starts[i - 1]
-        if n > prev:
-            starts[i] += np.bincount(start[order[prev:n]], minlength=lk.banks)
-            prev = n
-    busiest = bank_model.spread(starts, row_span, lk.banks).max(axis=1)
-    banks_s = busiest / accel.clock_hz
+    held = np.searchsorted(stream.ravel()[order], cuts, side="left")      # reads of held rows, per cut
+    # banks: the held rows' accesses on the busiest bank, one access per cycle
+    row_span = bank_model.span(g["row_bytes"], lk.bank_width_bytes)
+    start = bank_model.start_banks(glob, t_ids.ravel(), row_span, lk.banks, bank_mapping).astype(np.int64)
+    banks_s = _held_loads(order, held, start, row_span, lk.banks).max(axis=1) / accel.clock_hz
+    # DRAM: the other rows on the busiest channel (chunks of a DRAM row interleaved over the channels, as
+    # hwsim.engines.des.streams places them), at the gather efficiency of their size
+    chunk = int(dram.row_buffer_bytes or dram.access_granularity_bytes)
+    n_ch = int(dram.channels)
+    first = (table_base + glob * int(g["row_bytes"])) // chunk % n_ch
+    ch_span = max(1, math.ceil(bytes_per_row / chunk))
+    every = _held_loads(order, held[-1:] * 0 + stream.size, first, ch_span, n_ch)[0]   # all reads
+    per_channel = every[None, :] - _held_loads(order, held, first, ch_span, n_ch)    # reads not held
     eff = gather_efficiency(accel, g["access_bytes"])
-    dram_rows_s = (stream.size - held) * bytes_per_row / (dram.bandwidth_bytes_per_s * eff)
+    chunk_bytes = bytes_per_row / ch_span
+    dram_rows_s = per_channel.max(axis=1) * chunk_bytes * n_ch / (dram.bandwidth_bytes_per_s * eff)
     if ahead_tokens:  # tokens with a row in DRAM wait a DRAM latency, `ahead_tokens` of them at a time
         token_max = np.sort(stream.max(axis=1)) if stream.size else np.zeros(0)
         waiting = len(token_max) - np.searchsorted(token_max, cuts, side="left")

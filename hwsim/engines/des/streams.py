@@ -36,7 +36,8 @@ def draw_stream(tokens: int, tables: int, rows_per_table: int, distribution: str
     """Bucket ids (tokens, tables), int32 (int64 for tables of 2^31 rows or more), reproducible from
     (seed, salt). uniform: every bucket equally likely; zipf: P(bucket b) proportional to
     1 / (b + 1)^zipf_exponent (bucket 0 the most popular in every table, a bounded Zipf over the table's
-    rows; above 4 M rows per table the CDF is the integral's, which keeps the draw's memory bounded)."""
+    rows; above 4 M rows per table, the tail past the first 4 M buckets is drawn from the integral of the
+    weights, which keeps the draw's memory bounded)."""
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"bucket_distribution must be one of {', '.join(DISTRIBUTIONS)}, given {distribution!r}")
     dtype = np.int32 if rows_per_table <= np.iinfo(np.int32).max else np.int64
@@ -44,18 +45,30 @@ def draw_stream(tokens: int, tables: int, rows_per_table: int, distribution: str
     if distribution == "uniform":
         return rng.integers(0, rows_per_table, size=(tokens, tables), dtype=dtype)
     u = rng.random((tokens, tables))
-    if rows_per_table <= _EXACT_ZIPF_ROWS:
-        cdf = np.cumsum(1.0 / np.arange(1, rows_per_table + 1) ** zipf_exponent)
-        cdf /= cdf[-1]
-        drawn = np.searchsorted(cdf, u, side="right")
-    else:  # inverse of the continuous CDF of x^-s on [1, rows + 1]
-        n1, s = float(rows_per_table + 1), float(zipf_exponent)
-        if abs(s - 1.0) < 1e-12:
-            x = np.exp(u * math.log(n1))
-        else:
-            x = (1.0 + u * (n1 ** (1.0 - s) - 1.0)) ** (1.0 / (1.0 - s))
-        drawn = np.floor(x) - 1
+    s, head = float(zipf_exponent), min(rows_per_table, _EXACT_ZIPF_ROWS)
+    cdf = np.cumsum(1.0 / np.arange(1, head + 1) ** s)
+    tail = _power_integral(head + 0.5, rows_per_table + 0.5, s) if rows_per_table > head else 0.0
+    total = cdf[-1] + tail
+    mass = u * total
+    drawn = np.searchsorted(cdf, mass, side="right").astype(np.float64)
+    far = mass >= cdf[-1]
+    if far.any():  # bucket b carries the weight of x^-s over [b + 0.5, b + 1.5)
+        drawn[far] = np.floor(_power_inverse(head + 0.5, mass[far] - cdf[-1], s) - 0.5)
     return np.clip(drawn, 0, rows_per_table - 1).astype(dtype)
+
+
+def _power_integral(a: float, b: float, s: float) -> float:
+    """The integral of x^-s from a to b."""
+    if abs(s - 1.0) < 1e-12:
+        return math.log(b / a)
+    return (b ** (1.0 - s) - a ** (1.0 - s)) / (1.0 - s)
+
+
+def _power_inverse(a: float, v: np.ndarray, s: float) -> np.ndarray:
+    """x such that the integral of t^-s from a to x is v."""
+    if abs(s - 1.0) < 1e-12:
+        return a * np.exp(v)
+    return (a ** (1.0 - s) + v * (1.0 - s)) ** (1.0 / (1.0 - s))
 
 
 def check_stream(op_name: str, stream: np.ndarray, tokens: int | None, rows_per_table: int) -> None:
@@ -170,6 +183,22 @@ def _chunks(addr: np.ndarray, nbytes: float, unit: np.ndarray, dram) -> tuple:
     return units, c % channels, (c // channels) % banks, c // (channels * banks), size
 
 
+def _longest_chains(miss: np.ndarray, chain_length: int, hit_s: float, dram_s: float, tile: Tiling,
+                    first_token: np.ndarray) -> np.ndarray:
+    """Per unit, its longest chain of dependent reads (the unit's rows are back when its slowest chain is):
+    each step reads a row id (a hit), then the row (a hit or, where `miss`, a DRAM read). A chain is
+    `chain_length` consecutive tables of one token (the fused kernel walks a token's K tables; PyTorch's
+    kernels make every row read a chain of one). The longest, not the mean: a unit with one miss among
+    many hits still waits for that miss, so more tokens (more reuse) never shorten the critical path."""
+    tokens, tables = miss.shape
+    step = 2 * hit_s + miss * (dram_s - hit_s)                             # (tokens, tables)
+    if tables % chain_length == 0:
+        per_token = step.reshape(tokens, tables // chain_length, chain_length).sum(axis=2).max(axis=1)
+    else:  # chains that straddle tokens: bounded by chain_length of the token's slowest steps
+        per_token = chain_length * step.max(axis=1)
+    return np.maximum.reduceat(per_token, first_token) if tile.coarse else per_token
+
+
 def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: str,
                   table_base: int, cut: int | None = None) -> LookupDemand:
     """Demand of one lookup kernel; `cost` is its analytic KernelCost (for the accumulate time), `stream`
@@ -232,7 +261,7 @@ def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_ma
             step_sum = 2 * hit_lat * rows_per_unit + (dram.latency_s - hit_lat) * misses_per_unit
             in_flight = tif / kernel.extra.get("program_threads", 1) * kernel.extra.get("loads_per_thread", 1)
             mlp_s = step_sum * (g["chains"] * g["chain_length"] / max(g["rows"], 1)) / in_flight
-            chain_s = g["chain_length"] * step_sum / np.maximum(rows_per_unit, 1)
+            chain_s = _longest_chains(miss, int(g["chain_length"]), hit_lat, dram.latency_s, tile, first_token)
 
     miss_idx = np.flatnonzero(miss)
     addr = table_base + glob.ravel()[miss_idx] * int(row_bytes)
