@@ -19,6 +19,7 @@ same rule decides which copy each is read from (cold rows from DRAM can relieve 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -27,28 +28,26 @@ from hwsim.engines import banks as bank_model
 from hwsim.engines.analytic import gather_efficiency
 
 
-def candidate_cuts(rows_per_table: int, max_cut: int, steps_per_octave: int = 16) -> np.ndarray:
-    """Cuts the choice considers: 0 and a geometric grid over 1 .. rows_per_table (every cut up to 16, then
-    steps of 4.4%) that depends on the table alone, up to max_cut. A larger capacity thus only adds
+@functools.lru_cache(maxsize=256)
+def candidate_cuts(rows_per_table: int, max_cut: int, steps_per_octave: int = 4) -> np.ndarray:
+    """Cuts the choice considers: 0 and a geometric grid over 1 .. rows_per_table (every cut up to 4, then
+    steps of 19%) that depends on the table alone, up to max_cut. A larger capacity thus only adds
     candidates (the choice is monotone); a capacity between grid points uses the point below it."""
     n = int(math.ceil(math.log2(max(rows_per_table, 2)) * steps_per_octave)) + 1
     grid = np.unique(np.round(np.geomspace(1, rows_per_table, num=n)).astype(np.int64))
-    return np.concatenate([[0], grid[grid <= max_cut]])
+    cuts = np.concatenate([[0], grid[grid <= max_cut]])
+    cuts.flags.writeable = False  # shared between calls
+    return cuts
 
 
-def _held_loads(order: np.ndarray, held: np.ndarray, start: np.ndarray, span: int, n: int) -> np.ndarray:
-    """(cuts, n) accesses per server (bank or channel) from the reads of held rows at each cut: reads sorted
-    by bucket (`order`), the first held[i] of them held at cut i, each starting at server `start` and
-    covering `span` neighbours (hwsim.engines.banks.spread)."""
-    starts = np.zeros((len(held), n), dtype=np.int64)
-    prev = 0
-    for i, m in enumerate(held):  # cumulative start counts, one slice of the sorted reads per cut
-        if i:
-            starts[i] = starts[i - 1]
-        if m > prev:
-            starts[i] += np.bincount(start[order[prev:m]], minlength=n)
-            prev = m
-    return bank_model.spread(starts, span, n)
+def _held_loads(first_cut: np.ndarray, start: np.ndarray, reads: np.ndarray, span: int, n: int,
+                n_cuts: int) -> np.ndarray:
+    """(n_cuts + 1, n) accesses per server (bank or channel): row i < n_cuts from the reads held at cut i,
+    the last row from all reads. Per distinct table row: held from cut index first_cut on, `reads` reads,
+    starting at server `start` and covering `span` neighbours (hwsim.engines.banks.spread)."""
+    counts = np.bincount(first_cut * n + start, weights=reads, minlength=(n_cuts + 1) * n)
+    held = np.cumsum(counts.astype(np.int64).reshape(n_cuts + 1, n), axis=0)
+    return bank_model.spread(held, span, n)
 
 
 def choose_cut(kernel, stream: np.ndarray, accel, bank_mapping: str, tables_resident: bool,
@@ -66,22 +65,30 @@ def choose_cut(kernel, stream: np.ndarray, accel, bank_mapping: str, tables_resi
     cuts = candidate_cuts(rpt, max_cut)
     tables = stream.shape[1]
     bytes_per_row = g["accesses"] * g["access_bytes"] / max(g["rows"], 1)
-    t_ids = np.broadcast_to(np.arange(tables, dtype=np.int64), stream.shape)
-    glob = (stream.astype(np.int64) + t_ids * rpt).ravel()
-    order = np.argsort(stream.ravel(), kind="stable")
-    held = np.searchsorted(stream.ravel()[order], cuts, side="left")      # reads of held rows, per cut
+    # every distinct table row read, and how often (bank and channel depend on the row alone)
+    small = tables * rpt < np.iinfo(np.int32).max  # int32 row ids halve the memory traffic
+    glob = (stream.astype(np.int32, copy=False) if small else stream.astype(np.int64)) \
+        + np.arange(tables, dtype=np.int32 if small else np.int64) * rpt  # (tokens, tables) global rows
+    if tables * rpt <= 4 * glob.size:
+        reads = np.bincount(glob.ravel(), minlength=tables * rpt)
+        rows = np.flatnonzero(reads)
+        reads = reads[rows]
+    else:
+        rows, reads = np.unique(glob, return_counts=True)
+    t_ids, buckets = np.divmod(rows, rpt)
+    first_cut = np.searchsorted(cuts, buckets, side="right")            # a row is held from this cut on
     # banks: the held rows' accesses on the busiest bank, one access per cycle
     row_span = bank_model.span(g["row_bytes"], lk.bank_width_bytes)
-    start = bank_model.start_banks(glob, t_ids.ravel(), row_span, lk.banks, bank_mapping).astype(np.int64)
-    banks_s = _held_loads(order, held, start, row_span, lk.banks).max(axis=1) / accel.clock_hz
+    start = bank_model.start_banks(rows, t_ids, row_span, lk.banks, bank_mapping).astype(np.int64)
+    banks_s = _held_loads(first_cut, start, reads, row_span, lk.banks, len(cuts))[:-1].max(axis=1) / accel.clock_hz
     # DRAM: the other rows on the busiest channel (chunks of a DRAM row interleaved over the channels, as
     # hwsim.engines.des.streams places them), at the gather efficiency of their size
     chunk = int(dram.row_buffer_bytes or dram.access_granularity_bytes)
     n_ch = int(dram.channels)
-    first = (table_base + glob * int(g["row_bytes"])) // chunk % n_ch
+    first = (table_base + rows * int(g["row_bytes"])) // chunk % n_ch
     ch_span = max(1, math.ceil(bytes_per_row / chunk))
-    every = _held_loads(order, held[-1:] * 0 + stream.size, first, ch_span, n_ch)[0]   # all reads
-    per_channel = every[None, :] - _held_loads(order, held, first, ch_span, n_ch)    # reads not held
+    loads = _held_loads(first_cut, first, reads, ch_span, n_ch, len(cuts))
+    per_channel = loads[-1][None, :] - loads[:-1]                          # reads not held, per cut
     eff = gather_efficiency(accel, g["access_bytes"])
     chunk_bytes = bytes_per_row / ch_span
     dram_rows_s = per_channel.max(axis=1) * chunk_bytes * n_ch / (dram.bandwidth_bytes_per_s * eff)
