@@ -146,7 +146,7 @@ def lookup(env, m, kp):
     d, lat = kp.demand, m.dram.latency_s
     kp.start_s = env.now
     # indices and weights stream in tile by tile, all requested up front (a prefetcher walking the arrays)
-    reads = [m.dram.stream(env.now, d.read_bytes_per_tile) + lat for _ in range(d.tiling.tiles)]
+    reads = [m.dram.stream(env.now, b) + lat for b in d.read_bytes_per_tile]
     if kp.tables_ready is not None and not kp.tables_ready.processed:
         t = env.now
         yield kp.tables_ready

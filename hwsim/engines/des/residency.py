@@ -3,7 +3,7 @@
 The lookup memory holds the first `cut` buckets of every table (the lowest bucket ids; with Zipf draws
 the most popular); reads of the others go to DRAM row by row. Before its op runs, the held share
 streams in from DRAM (unless tables_resident). Holding more rows is not always faster: loading 16 MiB
-of tables to serve the 200 rows one token reads costs more than reading those rows from DRAM. So the
+of tables to serve the 64 rows one token reads costs more than reading those rows from DRAM. So the
 cut is the one with the least estimated time among the cuts the capacity allows (a fixed grid per table
 size: a larger capacity only adds choices, so it never makes the chosen estimate worse), from the op's
 own index stream:
@@ -12,9 +12,9 @@ own index stream:
 
 load: the held rows at the streaming bandwidth (0 when tables_resident); banks: the held rows' bank
 accesses on the busiest bank (every bank at one access per cycle); dram rows: the other rows on the
-busiest DRAM channel (a hot bucket's rows all sit on one) at the gather efficiency of their size, and no
-faster than one DRAM latency per window of tokens the lookup memory keeps in flight; streamed bytes: the op's indices, weights and output, which share the DRAM
-channels with the row reads. With tables_resident the rows are in the banks and in DRAM, and the
+busiest DRAM channel (a hot bucket's rows all sit on one) at the gather efficiency of their size, and
+no faster than one DRAM latency per window of tokens the lookup memory keeps in flight; streamed
+bytes: the op's indices, weights and output, which share the DRAM channels with the row reads. With tables_resident the rows are in the banks and in DRAM, and the
 same rule decides which copy each is read from (cold rows from DRAM can relieve a hot bank).
 """
 from __future__ import annotations

@@ -110,6 +110,13 @@ class Tiling:
     def units(self) -> int:
         return self.tiles if self.coarse else self.tokens
 
+    def tile_sizes(self) -> np.ndarray:
+        """Tokens per tile (the last one may be short)."""
+        sizes = np.full(self.tiles, float(self.tile_tokens))
+        if self.tiles:
+            sizes[-1] = self.tokens - self.tile_tokens * (self.tiles - 1)
+        return sizes
+
     def unit_of_token(self) -> np.ndarray:
         t = np.arange(self.tokens)
         return t // self.tile_tokens if self.coarse else t
@@ -150,7 +157,7 @@ class LookupDemand:
     chain_s: np.ndarray            # shortest time from issue to rows ready (dependent chain steps)
     accumulate_s: np.ndarray       # vector-unit seconds summing the rows (0 where adder trees do it)
     write_bytes: np.ndarray        # output bytes written after the unit is summed
-    read_bytes_per_tile: float     # indices and weights streamed in per tile
+    read_bytes_per_tile: np.ndarray  # (tiles,) indices and weights streamed in, in proportion to its tokens
     hit_rows: int
     miss_rows: int
     bytes_per_row: float
@@ -275,5 +282,5 @@ def lookup_demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_ma
         hit_s=hit_s, mlp_s=mlp_s, chain_s=chain_s,
         accumulate_s=cost.terms_s["compute"] * unit_tok / tokens,
         write_bytes=kernel.stream_write_bytes * unit_tok / tokens,
-        read_bytes_per_tile=kernel.stream_read_bytes / tile.tiles,
+        read_bytes_per_tile=kernel.stream_read_bytes * tile.tile_sizes() / tokens,
         hit_rows=hits, miss_rows=int(len(miss_idx)), bytes_per_row=bytes_per_row)
