@@ -52,7 +52,8 @@ from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
 from hwsim.engines.des.ordering import assign_streams, check_streams, resolve_streams
 from hwsim.engines.des.resources import Machine
-from hwsim.engines.des.residency import choose_cut
+from hwsim.engines.des import tables
+from hwsim.engines.des.residency import cut_costs
 from hwsim.engines.des.streams import DISTRIBUTIONS, check_stream, draw_stream, lookup_demand, tiling
 from hwsim.engines.options import resolve_options
 from hwsim.lowering import lower
@@ -126,9 +127,9 @@ class Simulation:
         costs = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in kernels]
         self.plans = [proc.KernelPlan(env, i, k, c) for i, (k, c) in enumerate(zip(kernels, costs))]
         self.ops = {op.name: op for op in workload.ops}
-        self.streams, self.drawn, self.table_loads, self.load_spans = {}, [], [], {}
+        self.streams, self.drawn, self.table_loads = {}, [], []
         self._demands()
-        units = sum(kp.demand.units for kp in self.plans if kp.demand is not None)
+        units = sum(kp.tiling.units for kp in self.plans if kp.tiling is not None)
         self.progress = Progress(len(self.plans) + units, f"DES {workload.name} on {accel.name}") \
             if d_opts["progress"] else NoProgress()
         self.machine = Machine(env, accel, self.progress)
@@ -156,8 +157,11 @@ class Simulation:
         return stream
 
     def _demands(self) -> None:
-        d, lk = self.d_opts, self.accel.lookup
+        """Each lookup's index stream, tiling and read-ahead window, and its demand on the memories: now, or
+        (an on-chip op whose tables load) once it starts and knows how much of them is in the banks."""
+        d, lk, env = self.d_opts, self.accel.lookup, self.env
         base, align = 0, int(self.accel.memory.dram.row_buffer_bytes or 4096)
+        loading = lk.placement == "on_chip" and not self.opts["tables_resident"]
         for kp in self.plans:
             k = kp.kernel
             if k.gather is None:
@@ -165,12 +169,20 @@ class Simulation:
             if k.op not in self.streams:
                 self.streams[k.op] = self._stream(self.ops[k.op], k.gather)
             stream = self.streams[k.op]
-            tile = tiling(stream.shape[0], d["tile_tokens"], d["coarse"])
+            kp.tiling = tile = tiling(stream.shape[0], d["tile_tokens"], d["coarse"])
             ahead = self._read_ahead_tokens(k, tile, stream.shape[0])
-            if lk.placement != "off_chip_cached":
-                kp.cut = choose_cut(k, stream, self.accel, self.opts["bank_mapping"], self.opts["tables_resident"],
-                                    ahead, base)
-            kp.demand = lookup_demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base, kp.cut)
+            if lk.placement == "near_memory":
+                kp.cut = k.gather["rows_per_table"]
+            elif lk.placement == "on_chip":
+                costs = cut_costs(k, stream, self.accel, self.opts["bank_mapping"], ahead, base)
+                kp.cut = costs.best()  # free loading: what to prefetch, or (resident tables) what to hold
+                if loading:
+                    kp.table_load = tables.TableLoad(env, k.op, costs, kp.cut, max(1, min(k.gather["tables"], 64)))
+                    self.table_loads.append(kp.table_load)
+            kp.make_demand = (lambda cut, k=k, kp=kp, stream=stream, tile=tile, base=base:
+                              lookup_demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base, cut))
+            if kp.table_load is None:
+                kp.demand = kp.make_demand(kp.cut)
             kp.unit_tile = tile.unit_tile().tolist()
             base += math.ceil(k.gather["table_bytes"] / align) * align  # each op's tables at their own addresses
             kp.window = math.ceil(ahead / tile.tile_tokens) if d["coarse"] else ahead
@@ -229,29 +241,27 @@ class Simulation:
         return done
 
     def _input(self, kp, dep: str, done, tiled):
-        if dep not in tiled or kp.demand is None or kp.demand.tiling.tokens != self.ops[dep].dims["tokens"]:
+        if dep not in tiled or kp.tiling is None or kp.tiling.tokens != self.ops[dep].dims["tokens"]:
             return done[dep]
         hash_kp, hash_tile = tiled[dep]
-        t = kp.demand.tiling
+        t = kp.tiling
         # lookup tile j waits for the hash tile holding its last token
         kp.hash_tiles = [hash_kp.tiles[(min(t.tokens, (j + 1) * t.tile_tokens) - 1) // hash_tile]
                          for j in range(t.tiles)]
         return kp.hash_tiles[0]
 
     def _tables(self, done) -> None:
-        """On-chip lookup memories load each op's held rows (the first `cut` buckets of every table, see
-        hwsim.engines.des.residency) before its rows are read."""
-        if self.accel.lookup.placement != "on_chip" or self.opts["tables_resident"]:
+        """On-chip lookup memories prefetch each op's tables (hwsim.engines.des.tables); a finished op frees them."""
+        if not self.table_loads:
             return
+        dram = self.accel.memory.dram
+        rate = dram.sustained_bandwidth_bytes_per_s
         for kp in self.plans:
-            if kp.demand is None or not kp.cut:
-                continue
-            g = kp.kernel.gather
-            nbytes = float(kp.cut * g["tables"] * g["row_bytes"])
-            kp.tables_ready = self.env.event()
-            self.table_loads.append((kp.op, nbytes, max(1, min(g["tables"], 64)), kp.tables_ready))
-            self.env.process(proc.free_tables(self.env, self.machine, nbytes, done[kp.op]))
-        self.env.process(proc.table_loader(self.env, self.machine, self.table_loads, self.load_spans))
+            if kp.table_load is not None:
+                kp.decide = (lambda env, ld=kp.table_load:
+                             tables.decide(env, ld, self.table_loads, rate, dram.latency_s))
+                self.env.process(tables.free_tables(self.env, self.machine, kp.table_load, done[kp.op]))
+        self.env.process(tables.loader(self.env, self.machine, self.table_loads, rate))
 
     def _launcher(self):
         """The host (eager) or the graph sequencer; returns the sequencer's queue of ready kernels (graph)."""
@@ -268,7 +278,8 @@ class Simulation:
     def analytic(self) -> list:
         """The analytic engine's schedule of the same kernels on the same index streams (drawn ones too)."""
         costs = [kernel_cost(kp.kernel, self.accel, self.streams.get(kp.op), self.opts["bank_mapping"],
-                             self.opts["tables_resident"]) if kp.demand is not None else kp.cost for kp in self.plans]
+                             self.opts["tables_resident"]) if kp.kernel.gather is not None else kp.cost
+                 for kp in self.plans]
         return schedule(costs, self.accel, self.opts["mode"], self.opts["host_head_start_s"])
 
     def run(self) -> None:

@@ -138,16 +138,16 @@ def build_result(sim, wall_s: float):
     sched, times_all = [], []
     last_of_op = {kp.op: kp.index for kp in plans}
     device_busy = {}  # id(cost) -> its share of the device's busy time, for active power
-    loads = {op: nbytes for op, nbytes, _, _ in sim.table_loads}
     for kp, s, e, b, t in zip(plans, starts, ends, busy, times):
         notes = op_notes.get(kp.op, "") if last_of_op[kp.op] == kp.index else ""
-        if kp.op in loads and kp.op in sim.load_spans and kp.demand is not None:
-            ls, le = (x - off for x in sim.load_spans[kp.op])
-            load = _load_cost(sim, kp, loads[kp.op], le - ls)
+        ld = kp.table_load
+        if ld is not None and ld.loaded_bytes > 0:
+            ls, le = ld.start_s - off, ld.end_s - off
+            load = _load_cost(sim, kp, ld.loaded_bytes, le - ls)
             device_busy[id(load)] = 0.0  # the engines' active time is the kernels'; the load overlaps them
             sched.append(Scheduled(load, ls, le, 0.0))
             times_all.append(0.0)
-        if kp.demand is not None:
+        if kp.kernel.gather is not None:
             cost = _lookup_cost(sim, kp, e - s, notes)
         else:
             bound = ("sram" if kp.extended != "dram" else "dram") if kp.extended else kp.cost.bound

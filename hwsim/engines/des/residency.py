@@ -1,26 +1,26 @@
 """How much of an op's tables a dedicated lookup memory holds (on_chip placement), chosen per op.
 
 The lookup memory holds the first `cut` buckets of every table (the lowest bucket ids; with Zipf draws
-the most popular); reads of the others go to DRAM row by row. Before its op runs, the held share
-streams in from DRAM (unless tables_resident). Holding more rows is not always faster: loading 16 MiB
-of tables to serve the 64 rows one token reads costs more than reading those rows from DRAM. So the
-cut is the one with the least estimated time among the cuts the capacity allows (a fixed grid per table
-size: a larger capacity only adds choices, so it never makes the chosen estimate worse), from the op's
-own index stream:
+the most popular); reads of the others go to DRAM row by row. Holding more rows is not always faster:
+loading 16 MiB of tables to serve the 64 rows one token reads costs more than reading those rows from
+DRAM, unless the load ran while earlier ops did. So the cut is the one with the least estimated time,
+decided when the op starts (hwsim.engines.des.tables, which knows how much has been prefetched by then):
 
-    estimate(cut) = load(cut) + max(banks(cut), dram rows(cut) + streamed bytes)
+    estimate(cut) = seconds until the cut's rows are in the banks + max(banks(cut), dram rows(cut) + streamed bytes)
 
-load: the held rows at the streaming bandwidth (0 when tables_resident); banks: the held rows' bank
-accesses on the busiest bank (every bank at one access per cycle); dram rows: the other rows on the
-busiest DRAM channel (a hot bucket's rows all sit on one) at the gather efficiency of their size, and
-no faster than one DRAM latency per window of tokens the lookup memory keeps in flight; streamed
-bytes: the op's indices, weights and output, which share the DRAM channels with the row reads. With tables_resident the rows are in the banks and in DRAM, and the
-same rule decides which copy each is read from (cold rows from DRAM can relieve a hot bank).
+banks: the held rows' accesses on the busiest bank (every bank at one access per cycle); dram rows: the
+other rows on the busiest DRAM channel (a hot bucket's rows all sit on one) at the gather efficiency of
+their size, and no faster than one DRAM latency per window of tokens the lookup memory keeps in flight;
+streamed bytes: the op's indices, weights and output, which share the DRAM channels with the row reads.
+With tables_resident the rows are in the banks and in DRAM, and the same rule (no load) decides which
+copy each is read from (cold rows from DRAM can relieve a hot bank). The cuts form a fixed grid per table
+size up to what the capacity allows, so a larger capacity only adds choices.
 """
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,20 +50,31 @@ def _held_loads(first_cut: np.ndarray, start: np.ndarray, reads: np.ndarray, spa
     return bank_model.spread(held, span, n)
 
 
-def choose_cut(kernel, stream: np.ndarray, accel, bank_mapping: str, tables_resident: bool,
-               ahead_tokens: int = 0, table_base: int = 0) -> int:
-    """Buckets per table the lookup memory holds for this lookup kernel (see the module docstring).
-    ahead_tokens: how many tokens' row reads the lookup memory keeps in flight (0: no bound);
-    table_base: where the op's tables start in DRAM (which channels its rows live on)."""
+@dataclass(frozen=True, eq=False)
+class CutCosts:
+    """The candidate cuts of one lookup op and what the op costs at each, loading aside."""
+    cuts: np.ndarray        # buckets per table the banks may hold (0 first)
+    fixed_s: np.ndarray     # max(banks, DRAM rows + streamed bytes) per cut
+    bucket_bytes: float     # bytes one bucket of every table takes (tables x row bytes)
+
+    def best(self, load_s=0.0) -> int:
+        """The cut with the least load_s + fixed_s (load_s: seconds until each cut's rows are in the banks);
+        among equal ones the largest (rows in the banks spare DRAM energy)."""
+        estimate = load_s + self.fixed_s
+        best = np.flatnonzero(estimate <= estimate.min() * (1 + 1e-9))
+        return int(self.cuts[best[-1]])
+
+
+def cut_costs(kernel, stream: np.ndarray, accel, bank_mapping: str, ahead_tokens: int = 0,
+              table_base: int = 0) -> CutCosts:
+    """CutCosts of an on-chip lookup kernel (see the module docstring). ahead_tokens: how many tokens' row
+    reads the lookup memory keeps in flight (0: no bound); table_base: where the op's tables start in DRAM
+    (which channels its rows live on)."""
     g, lk, dram = kernel.gather, accel.lookup, accel.memory.dram
     rpt = int(g["rows_per_table"])
-    if lk.placement == "near_memory":
-        return rpt
-    max_cut = min(rpt, math.floor(lk.capacity_bytes / max(g["tables"] * g["row_bytes"], 1) + 1e-9))
-    if max_cut <= 0:
-        return 0
-    cuts = candidate_cuts(rpt, max_cut)
     tables = stream.shape[1]
+    max_cut = min(rpt, math.floor(lk.capacity_bytes / max(tables * g["row_bytes"], 1) + 1e-9))
+    cuts = candidate_cuts(rpt, max(max_cut, 0))
     bytes_per_row = g["accesses"] * g["access_bytes"] / max(g["rows"], 1)
     # every distinct table row read, and how often (bank and channel depend on the row alone)
     small = tables * rpt < np.iinfo(np.int32).max  # int32 row ids halve the memory traffic
@@ -97,8 +108,4 @@ def choose_cut(kernel, stream: np.ndarray, accel, bank_mapping: str, tables_resi
         waiting = len(token_max) - np.searchsorted(token_max, cuts, side="left")
         dram_rows_s = np.maximum(dram_rows_s, np.ceil(waiting / ahead_tokens) * dram.latency_s)
     stream_s = (kernel.stream_read_bytes + kernel.stream_write_bytes) / dram.sustained_bandwidth_bytes_per_s
-    load_s = 0.0 if tables_resident else cuts * tables * g["row_bytes"] / dram.sustained_bandwidth_bytes_per_s
-    estimate = load_s + np.maximum(banks_s, dram_rows_s + stream_s)
-    # the least estimate; among equal ones the largest cut (a load may hide behind earlier ops)
-    best = np.flatnonzero(estimate <= estimate.min() * (1 + 1e-9))
-    return int(cuts[best[-1]])
+    return CutCosts(cuts, np.maximum(banks_s, dram_rows_s + stream_s), float(tables * g["row_bytes"]))
