@@ -19,11 +19,24 @@ def kernel_energy(cost, accel) -> dict[str, float]:
     else:  # vector work, and the weighted row sums of lookups that run on general cores
         out["vector"] = k.flops * e.vector_op_j_per_flop
     out["dram"] = cost.dram_bytes * accel.memory.dram.energy_per_byte_j
-    if accel.memory.sram:
-        out["sram"] = cost.sram_bytes * accel.memory.sram[0].energy_per_byte_j
+    out["sram"] = sram_energy(cost, accel.memory.sram)
     out["lookup"] = cost.lookup_accesses * accel.lookup.energy_per_access_j
     out["active"] = cost.busy_s * e.active_power_w
     return out
+
+
+def sram_energy(cost, levels) -> float:
+    """Bytes the on-chip levels serve themselves, each at its own energy per byte. (Bytes passing through
+    on their way to or from DRAM are in dram.energy_per_byte, a whole-path figure; the operand traffic of
+    the levels nearest the compute units is in the operation energies, mac and vector_op.) A cost without
+    a split over the levels (or one whose total was replaced) is charged at the level nearest DRAM."""
+    if not levels or not cost.sram_bytes:
+        return 0.0
+    split = getattr(cost, "served_bytes", ()) or ()
+    total = sum(split)
+    if not total:
+        return cost.sram_bytes * levels[0].energy_per_byte_j
+    return cost.sram_bytes / total * sum(b * level.energy_per_byte_j for b, level in zip(split, levels))
 
 
 def static_energy(accel, time_s: float) -> float:

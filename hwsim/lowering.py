@@ -6,10 +6,17 @@ lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate
 - "fused": one kernel per op on the unit made for it (the matrix unit for products and attention,
   the hash unit where there is one, the lookup memory for table rows). What dedicated hardware or a
   compiler that fuses each op would run.
-- "torch": what PyTorch eager runs for the same op, as in ../shared/calibration/h200/h200_bench.py:
+- "torch": what PyTorch eager runs for the same op, as in data/calibration/h200/h200_bench.py:
   the sign hash as 16 small elementwise/reduction kernels with their intermediate tensors, the lookup
   as embedding_bag (or an index gather + multiply + sum), attention as a fused attention kernel plus
-  the copy that transposes its output back.
+  the copy that transposes its output back, gpt-neox's RMSNorm as 5 kernels and rotary embeddings as
+  5 (full) or 6 (partial) small kernels per tensor. On a CPU (simt=False) rows are read whole, a line fill
+  buffer per cache line, and products pack their weight first (cpu_matmul_kernels).
+
+Where the machine has a software-managed on-chip memory (an SRAM level of kind "scratchpad"), activations
+passed from op to op may stay in it (`scratchpad_residency`): the kernels then carry how many of their
+streamed bytes are on-chip reads and writes, and the engine charges them to that level instead of DRAM.
+Hardware caches (GPU L2, CPU caches) get no such credit: eager kernels write their results back to DRAM.
 
 No torch here: lowering is plain arithmetic on the Op's dims.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from workloads.efficient import EFFICIENT_ATTENTION_KINDS, stages
 from workloads.op import DTYPE_BYTES, INDEX_DTYPE, Op, OpKind
 
 LOOKUP_IMPLS = ("embedding_bag", "gather_sum", "fused")
@@ -27,6 +35,8 @@ FUSED_PROGRAM_THREADS = 128
 # PyTorch's index kernel (table[idx]) unrolls 4 elements per thread (thread_work_size = 4 in
 # ATen/native/cuda/IndexKernel.cu): four independent loads in flight per thread.
 INDEX_KERNEL_LOADS_PER_THREAD = 4
+# CPU caches move 64 B lines (x86 and Arm server cores); a CPU's threads_in_flight counts line fill buffers.
+CPU_LINE_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,10 @@ class Kernel:
     gather: dict | None = None
     hash_chunks: int = 0  # chunks hashed on a hash unit
     extra: dict = field(default_factory=dict)
+    # Of the stream bytes, those that may stay in the on-chip scratchpad (read from / written to it
+    # instead of DRAM): activations passed between consecutive ops that fit (scratchpad_residency).
+    onchip_read_bytes: int = 0
+    onchip_write_bytes: int = 0
 
     @property
     def gather_bytes(self) -> int:
@@ -81,8 +95,19 @@ def lookup_gather(op: Op, access_bytes: int | None = None, chains: int | None = 
                         t.row_bytes, t.tables, t.rows_per_table)
 
 
+def efficient_attention_kernels(op: Op) -> list[Kernel]:
+    """A Table 2 attention (Linformer, cosFormer, Performer) stage by stage (workloads.efficient), in either
+    lowering: products on the matrix unit, feature maps, softmax and sums on the vector unit, every
+    intermediate through memory (no fused kernel for these exists in the setups we model)."""
+    b = _b(op.dtype)
+    return [Kernel(f"{op.name}:{s.name}", op.name, s.unit, op.dtype, s.flops, s.read_elements * b,
+                   s.write_elements * b, gemm=s.gemm) for s in stages(op)]
+
+
 def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
     reads, writes = op.total_bytes_read, op.total_bytes_written
+    if op.kind in EFFICIENT_ATTENTION_KINDS:
+        return efficient_attention_kernels(op)
     if op.kind is OpKind.MATMUL:
         d = op.dims
         return [Kernel(op.name, op.name, "matrix", op.dtype, op.flops, reads, writes, gemm=(d["m"], d["n"], d["k"]))]
@@ -93,6 +118,10 @@ def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
             return [Kernel(op.name, op.name, "hash", op.dtype, 0, reads, writes,
                            hash_chunks=op.dims["tokens"] * op.dims["chunks"])]
         return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+    if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
+        # A plain row gather (a token embedding: a few rows of d elements each) is a DMA from DRAM, where the
+        # table lives; dedicated lookup memories hold Memory Layer tables, and their adders have nothing to sum.
+        return [Kernel(op.name, op.name, "memory", op.dtype, 0, reads, writes)]
     if op.kind is OpKind.LOOKUP:
         # Rows come from the lookup memory; the stream part is indices, weights in and the output out.
         stream_reads = reads - op.bytes_read["tables"]
@@ -131,11 +160,30 @@ def torch_hash_kernels(op: Op) -> list[Kernel]:
     return ks
 
 
-def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = True) -> list[Kernel]:
+def cpu_row_loads(row_bytes: int, parallel_items: int, cores: int) -> float:
+    """loads_per_thread of a CPU kernel that reads whole table rows. A CPU's threads_in_flight counts line
+    fill buffers (cores x outstanding L1 misses): a row of L cache lines holds L of them at once, and a
+    kernel that splits its work over fewer items than cores (embedding_bag splits over bags, i.e. tokens)
+    leaves the other cores' buffers idle."""
+    lines = -(-row_bytes // CPU_LINE_BYTES)
+    return min(1.0, parallel_items / max(cores, 1)) / lines
+
+
+def cpu_lookup_extra(row_bytes: int, parallel_items: int, tokens: int, cores: int) -> dict:
+    """Kernel.extra of a CPU row-gathering kernel: its loads in flight (cpu_row_loads), and how many tokens
+    its cores work on at once (`lockstep_tokens`): they walk the tables together, so a row one core reads
+    is no hit for another core reading it at the same time, only for tokens that come later."""
+    return {"loads_per_thread": cpu_row_loads(row_bytes, parallel_items, cores),
+            "lockstep_tokens": max(1, min(tokens, cores))}
+
+
+def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = True, cores: int = 1) -> list[Kernel]:
     """simt: GPU kernels give each output element its own thread, so each element is a chain of
-    dependent reads; CPU kernels walk a row at a time with SIMD and prefetch, so each row is one."""
+    dependent reads; CPU kernels walk a row at a time with SIMD and prefetch, so each row is one, holding
+    one line fill buffer per cache line of the row (cpu_row_loads; cores: the CPU's cores)."""
     n, k, h = op.dims["tokens"], op.dims["chunks"], op.dims["width"]
     per_row = h if simt else 1
+    row_bytes = op.table.row_bytes
     b, i64, f32 = _b(op.dtype), DTYPE_BYTES[INDEX_DTYPE], 4
     out = n * h * b
     if impl == "embedding_bag":
@@ -149,14 +197,16 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
             ks.append(_elementwise(op, "weights_cast", n * k, f32, b))
         ks.append(_elementwise(op, "offset2bag", n * k, i64, i64))
         ks.append(Kernel(f"{op.name}:embedding_bag", op.name, "lookup", op.dtype, op.flops,
-                         n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * per_row, chain_length=1)))
+                         n * k * (i64 + b), out, gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
+                         extra={} if simt else cpu_lookup_extra(row_bytes, n, n, cores)))
         return ks
     if impl == "gather_sum":
         # table[idx] materialises (N, K, h); then * w.unsqueeze(-1) and .sum(1)
         mat = n * k * h
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, n * k * i64, mat * b,
                        gather=lookup_gather(op, chains=n * k * per_row, chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt else 1}),
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD} if simt
+                       else cpu_lookup_extra(row_bytes, n * k, n, cores)),
                 _elementwise(op, "weights_cast", n * k, f32, b),
                 _elementwise(op, "mul_weights", mat, 2 * b, b),
                 _elementwise(op, "sum_k", mat, b, 0)]
@@ -171,37 +221,158 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
     raise ValueError(f"lookup impl must be one of {LOOKUP_IMPLS}, given {impl!r}")
 
 
-def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, simt: bool = True) -> list[Kernel]:
+def torch_rms_norm_kernels(op: Op) -> list[Kernel]:
+    """gpt-neox's RMSNorm as eager PyTorch runs it (models/norms.py; 5 ops under a dispatch counter):
+    x.norm(2, -1), * d^-1/2, + eps (both per row), x / rms, scale * x."""
+    e, rows, width = op.dims["elements"], op.dims["rows"], op.dims["width"]
+    b = _b(op.dtype)
+    return [replace(_elementwise(op, "vector_norm", e, b, 0, 3), stream_write_bytes=rows * b),  # square, sum, root
+            _elementwise(op, "mul_inv_sqrt_d", rows, b, b),
+            _elementwise(op, "add_eps", rows, b, b),
+            replace(_elementwise(op, "div", e, b, b), stream_read_bytes=(e + rows) * b),
+            replace(_elementwise(op, "mul_scale", e, b, b), stream_read_bytes=(e + width) * b)]
+
+
+def torch_rotary_kernels(op: Op) -> list[Kernel]:
+    """GPT-NeoX rotary as eager PyTorch runs it (gpt-neox apply_rotary_pos_emb_torch, models/rotary.py), for
+    q and then k: q_rot * cos, -x2 and cat(-x2, x1) (rotate_half), * sin, the add, and with partial rotary
+    the cat that puts the passed-through dims back (5 kernels per tensor, 6 when partial; a dispatch
+    counter sees the same ops). The rotated slice is read in place (a strided view, no copy)."""
+    d = op.dims
+    n, r = d["batch"] * d["seq_len"], d["rotary_dims"]
+    full, rot = n * d["heads"] * d["head_dim"], n * d["heads"] * r  # elements of one tensor, rotated ones
+    table = d["seq_len"] * r * _b(op.dtype)  # one cached cos or sin table, broadcast over batch and heads
+    b = _b(op.dtype)
+    ks = []
+    for t in ("q", "k")[: d.get("tensors", 2)]:
+        ks += [replace(_elementwise(op, f"{t}_mul_cos", rot, b, b), stream_read_bytes=rot * b + table),
+               _elementwise(op, f"{t}_neg", rot // 2, b, b),
+               _elementwise(op, f"{t}_cat_rotate_half", rot, b, b, 0),
+               replace(_elementwise(op, f"{t}_mul_sin", rot, b, b), stream_read_bytes=rot * b + table),
+               _elementwise(op, f"{t}_add", rot, 2 * b, b)]
+        if r < d["head_dim"]:
+            ks.append(_elementwise(op, f"{t}_cat_pass", full, b, b, 0))
+    return ks
+
+
+def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, simt: bool = True,
+                cores: int = 1) -> list[Kernel]:
     b = _b(op.dtype)
     if op.kind is OpKind.HASH:
         return torch_hash_kernels(op)
+    if op.kind is OpKind.ROTARY:
+        return torch_rotary_kernels(op)
+    if op.kind is OpKind.NORM and op.dims.get("rms"):
+        return torch_rms_norm_kernels(op)
     if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
         # table[idx]: one thread per element, each a single (independent) row read
         n, h = op.dims["tokens"], op.dims["width"]
         return [Kernel(f"{op.name}:index_gather", op.name, "lookup", op.dtype, 0, op.bytes_read["indices"],
                        op.total_bytes_written, gather=lookup_gather(op, chains=n * (h if simt else 1), chain_length=1),
-                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD if simt else 1})]
+                       extra={"loads_per_thread": INDEX_KERNEL_LOADS_PER_THREAD} if simt
+                       else cpu_lookup_extra(op.table.row_bytes, n, n, cores))]
     if op.kind is OpKind.LOOKUP:
-        return torch_lookup_kernels(op, lookup_impl, block_d, simt)
+        return torch_lookup_kernels(op, lookup_impl, block_d, simt, cores)
+    if op.kind is OpKind.COPY and op.dims.get("tensors", 1) == 2:
+        # the KV-cache append: one copy kernel per cache (k, then v), as eager slice assignment runs
+        half = op.dims["elements"] // 2
+        return [_elementwise(op, f"copy_{t}", half, b, b, 0) for t in "kv"]
     if op.kind is OpKind.ATTENTION:
         n = op.dims["batch"] * op.dims["seq_len"]
         d = op.dims["heads"] * op.dims["head_dim"]
         main = Kernel(f"{op.name}:sdpa", op.name, "matrix", op.dtype, op.flops, op.total_bytes_read,
                       op.total_bytes_written, attention=dict(op.dims))
         return [main, _elementwise(op, "transpose_copy", n * d, b, b)]  # y.transpose(1, 2).reshape(...)
+    if op.kind is OpKind.MATMUL and not simt:
+        return cpu_matmul_kernels(op)
     return lower_fused(op, has_hash_unit=False)
 
 
+# dtypes a CPU multiplies on its matrix tiles (AMX: bf16 and int8; fp16 on AMX-FP16 parts); fp32 runs on
+# the vector FMA units
+CPU_TILE_DTYPES = ("bf16", "fp16", "int8")
+
+
+def cpu_matmul_kernels(op: Op) -> list[Kernel]:
+    """A product as PyTorch runs it on a CPU.
+    - One token in fp32 is a matrix-vector product (MKL sgemv): AVX-512 dot products along k that read the
+      weight once, in place; no output tile is padded to 16 rows as a tiled product would be.
+    - Every other product packs its weight first: BLAS GEMMs copy B into contiguous panels on every call
+      (Goto and van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008), and
+      oneDNN reorders PyTorch's plain-layout weight into AMX's VNNI tiles on every call. The packed copy
+      is as large as the weight, so packing reads and writes it once more, and the product streams it."""
+    (k,) = lower_fused(op, has_hash_unit=False)
+    if op.dims["m"] == 1 and op.dtype not in CPU_TILE_DTYPES:
+        return [replace(k, unit="vector", gemm=None)]
+    w = op.bytes_read["weights"]
+    return [Kernel(f"{op.name}:weight_pack", op.name, "memory", op.dtype, 0, w, w), k]
+
+
 def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) -> Kernel:
-    """The fused Triton kernel of ../shared/calibration/h200/fused_memory_layer.py: hash + gather + sum."""
+    """The fused Triton kernel of data/calibration/h200/fused_memory_layer.py: hash + gather + sum."""
     (k,) = torch_lookup_kernels(lookup_op, "fused", block_d)
+    # each step loads its input chunk and hashes it, then loads the row: the next chunk's load does not
+    # wait for this row, so only the row read sits on the chain of dependent reads
     return replace(k, name=f"{lookup_op.name}:fused_triton", flops=k.flops + hash_op.flops,
-                   stream_read_bytes=hash_op.bytes_read["activations"])
+                   stream_read_bytes=hash_op.bytes_read["activations"],
+                   extra={**k.extra, "index_on_chain": False})
 
 
 def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str = "embedding_bag",
-          block_d: int = 128, simt: bool = True) -> list[Kernel]:
-    """All kernels of a workload in launch order."""
+          block_d: int = 128, simt: bool = True, cores: int = 1, scratchpad_bytes: float = 0.0) -> list[Kernel]:
+    """All kernels of a workload in launch order (cores: a CPU's cores, for its row gathers).
+    scratchpad_bytes: capacity of the on-chip memory that holds activations between ops (0: none, every
+    kernel streams its operands from and to DRAM)."""
+    kernels = _lower(workload, lowering, has_hash_unit, lookup_impl, block_d, simt, cores)
+    if scratchpad_bytes <= 0:
+        return kernels
+    per_op: dict[str, int] = {}
+    for k in kernels:
+        per_op[k.op] = per_op.get(k.op, 0) + 1
+    single = {op for op, n in per_op.items() if n == 1}
+    reads, writes = scratchpad_residency(workload, scratchpad_bytes, single)
+    return [replace(k, onchip_read_bytes=min(reads.get(k.op, 0), k.stream_read_bytes),
+                    onchip_write_bytes=min(writes.get(k.op, 0), k.stream_write_bytes))
+            if k.op in reads or k.op in writes else k for k in kernels]
+
+
+def scratchpad_residency(workload, capacity_bytes: float, eligible: set[str]) -> tuple[dict, dict]:
+    """Which activations stay on chip: ({op: bytes it reads on chip}, {op: bytes it writes on chip}).
+
+    An op's output (activations and indices it writes) stays in the scratchpad, instead of making a
+    round trip through DRAM, when it has consumers in the block and, at every op from its producer to
+    its last consumer, everything live there fits: the outputs still waiting for a consumer plus the
+    running op's own output. The block's input, its final output and what goes into a KV cache always come
+    from and go to DRAM.
+    Only ops that run as one kernel (`eligible`) take part: a multi-kernel op's intermediates are not
+    modelled. The rule depends only on sizes, so a larger scratchpad never keeps fewer tensors."""
+    ops = list(workload.ops)
+    index = {op.name: i for i, op in enumerate(ops)}
+    size = [op.total_bytes_written for op in ops]
+    last_use = [-1] * len(ops)
+    for j, op in enumerate(ops):
+        for d in op.deps:
+            last_use[index[d]] = max(last_use[index[d]], j)
+    # working set while op j runs: outputs produced before j still awaited at j or later, plus op j's own
+    working = [size[j] + sum(size[i] for i in range(j) if last_use[i] >= j) for j in range(len(ops))]
+    reads: dict[str, int] = {}
+    writes: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        consumers = [c for c in ops[i + 1:] if op.name in c.deps]
+        if op.kind is OpKind.COPY and "cache_len" in op.dims:
+            continue  # a KV-cache append writes into the cache, which lives in DRAM for the steps to come
+        if (not consumers or op.name not in eligible or any(c.name not in eligible for c in consumers)
+                or max(working[i:last_use[i] + 1]) > capacity_bytes):
+            continue
+        writes[op.name] = size[i]
+        for c in consumers:
+            own_reads = c.bytes_read["activations"] + c.bytes_read["indices"]
+            reads[c.name] = min(own_reads, reads.get(c.name, 0) + size[i])
+    return reads, writes
+
+
+def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block_d: int, simt: bool,
+           cores: int) -> list[Kernel]:
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, given {lowering!r}")
     if lookup_impl not in LOOKUP_IMPLS:
@@ -221,9 +392,9 @@ def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str
             if hash_of.get(op.name) is not None:
                 kernels.append(fused_memory_layer_kernel(hash_of[op.name], op, block_d))
             else:  # a hash no lookup reads, a plain gather, everything else: as PyTorch runs them
-                kernels += lower_torch(op, "embedding_bag", block_d, simt)
+                kernels += lower_torch(op, "embedding_bag", block_d, simt, cores)
         return kernels
     for op in ops:
-        kernels += (lower_torch(op, lookup_impl, block_d, simt) if lowering == "torch"
+        kernels += (lower_torch(op, lookup_impl, block_d, simt, cores) if lowering == "torch"
                     else lower_fused(op, has_hash_unit))
     return kernels

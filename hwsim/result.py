@@ -18,6 +18,12 @@ class Result:
     kernels: object  # pandas DataFrame, one row per kernel (start_s, end_s, ...)
     options: Mapping[str, object] = field(default_factory=dict)
     extra: Mapping[str, object] = field(default_factory=dict)  # engine-specific (DES: utilisation, stalls)
+    area: Mapping[str, float] = field(default_factory=dict)  # die area by component, mm^2 (hwsim.area)
+
+    @property
+    def area_mm2(self) -> float:
+        """Die area of the accelerator (hwsim.area); NaN for a Result built without it."""
+        return float(self.area.get("total", float("nan")))
 
     @property
     def latency_s(self) -> float:
@@ -59,4 +65,4 @@ class Result:
                 "dynamic_energy_j": self.dynamic_energy_j * layers, "static_energy_j": self.static_energy_j * layers,
                 "flops": self.flops * layers, "flops_paper": self.flops_paper * layers,
                 "dram_bytes": self.dram_bytes * layers, "kernels": int(self.ops["kernels"].sum()) * layers,
-                "main_bound": next(iter(self.bound_shares()), "")}
+                "main_bound": next(iter(self.bound_shares()), ""), "area_mm2": self.area_mm2}

@@ -183,12 +183,69 @@ def _attention_backward(ctx, grad_out):
 causal_attention_op.register_autograd(_attention_backward, setup_context=_attention_setup_context)
 
 
-def attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int) -> int:
-    """Dense count, as the paper and torch's FlopCounter do (a causal kernel may skip about half)."""
-    matmuls = 2 * 2 * batch * seq_len * seq_len * hidden_size  # Q K^T and P V, 2 FLOPs per multiply-add
-    return matmuls + SOFTMAX_FLOPS_PER_SCORE * batch * heads * seq_len * seq_len
+def attention_flops(batch: int, seq_len: int, hidden_size: int, heads: int, keys: int | None = None) -> int:
+    """Dense count of seq_len query rows against `keys` keys (default seq_len), as the paper and torch's
+    FlopCounter do (a causal kernel may skip the masked scores)."""
+    keys = seq_len if keys is None else keys
+    matmuls = 2 * 2 * batch * seq_len * keys * hidden_size  # Q K^T and P V, 2 FLOPs per multiply-add
+    return matmuls + SOFTMAX_FLOPS_PER_SCORE * batch * heads * seq_len * keys
 
 
 @register_flop_formula(torch.ops.hwsim.causal_attention)
 def _attention_flop_formula(q_shape, k_shape, v_shape, batch, heads, out_shape=None, **kwargs) -> int:
     return attention_flops(batch, q_shape[0] // batch, q_shape[1], heads)
+
+
+# --- decode with a KV cache (models.attention.KVCache) ---------------------------------------------
+
+@torch.library.custom_op("hwsim::kv_append", mutates_args=("k_cache", "v_cache"))
+def kv_append_op(k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 start: int) -> None:
+    """Write the new tokens' k, v (B*T, d) into rows start .. start + T - 1 of the caches (B, capacity, d),
+    in place, as a static cache (and vLLM's reshape_and_cache) does: only the new rows move."""
+    batch, _, d = k_cache.shape
+    t = k.shape[0] // batch
+    k_cache[:, start:start + t].copy_(k.view(batch, t, d))  # (B, T, d)
+    v_cache[:, start:start + t].copy_(v.view(batch, t, d))
+
+
+@kv_append_op.register_fake
+def _(k_cache, v_cache, k, v, start):
+    return None
+
+
+def lower_right_causal_attention(q4: torch.Tensor, k4: torch.Tensor, v4: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(dh)) v for T queries that are the LAST T of the S keys' positions: query i sees
+    keys 0 .. S - T + i (causal within the new tokens, everything cached before them)."""
+    t, s = q4.shape[-2], k4.shape[-2]
+    if t == 1:  # one new token sees the whole cache: nothing to mask
+        return torch.nn.functional.scaled_dot_product_attention(q4, k4, v4)
+    if t == s:  # no cache before them: the plain causal mask
+        return torch.nn.functional.scaled_dot_product_attention(q4, k4, v4, is_causal=True)
+    # (is_causal=True would align the mask top-left, i.e. hide the cache from the first queries)
+    mask = torch.ones(t, s, dtype=torch.bool, device=q4.device).tril(diagonal=s - t)  # (T, S)
+    return torch.nn.functional.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask)
+
+
+@torch.library.custom_op("hwsim::cached_attention", mutates_args=())
+def cached_attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """q (B*T, d), the new tokens; k, v (B, S, d), the cache's first S = L + T rows (the new tokens' keys and
+    values last) -> attention output (B*T, d). The cache rows are a view of the cache, never copied."""
+    batch, keys, d = k.shape
+    n = q.shape[0]
+    t, dh = n // batch, d // heads
+    q4 = q.reshape(batch, t, heads, dh).transpose(1, 2)  # (B, H, T, dh)
+    k4, v4 = (x.reshape(batch, keys, heads, dh).transpose(1, 2) for x in (k, v))  # (B, H, S, dh)
+    y = lower_right_causal_attention(q4, k4, v4)  # (B, H, T, dh)
+    return y.transpose(1, 2).reshape(n, d).contiguous()  # (B*T, d)
+
+
+@cached_attention_op.register_fake
+def _(q, k, v, heads):
+    return torch.empty_like(q)
+
+
+@register_flop_formula(torch.ops.hwsim.cached_attention)
+def _cached_attention_flop_formula(q_shape, k_shape, v_shape, heads, out_shape=None, **kwargs) -> int:
+    batch, keys, d = k_shape
+    return attention_flops(batch, q_shape[0] // batch, d, heads, keys)

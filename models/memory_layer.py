@@ -23,14 +23,16 @@ def check_memory_layer_shape(d_in: int, d_out: int, tau: int) -> None:
 
 
 class MemoryLayer(nn.Module):
-    """y = sum_k p(z_k) * T_k[hash(z_k)] for the K = d_in / tau chunks z_k of x.
+    """y = sum_k p(z_k) * T_k[hash(z_k)] (+ b) for the K = d_in / tau chunks z_k of x.
 
     tables: one [K * 2^tau, d_out] parameter; table k occupies rows k * 2^tau .. (k+1) * 2^tau - 1.
     weighting: "paper" p = prod sigmoid(2|z|/t); "official" multiplies p by the chunk's L1 norm.
+    bias: a learned d_out vector added to the output, as the released code's MemoryLayer does
+    (`outputs + self.bias`, a separate add after the lookup).
     """
 
     def __init__(self, d_in: int, d_out: int, tau: int = 8, temperature: float = 1.0, weighting: str = "paper",
-                 device=None, dtype=None):
+                 bias: bool = False, device=None, dtype=None):
         super().__init__()
         check_memory_layer_shape(d_in, d_out, tau)
         if weighting not in WEIGHTINGS:
@@ -42,6 +44,8 @@ class MemoryLayer(nn.Module):
         self.rows_per_table = 2 ** tau
         self.temperature, self.weighting = float(temperature), weighting
         self.tables = nn.Parameter(torch.empty(self.num_chunks * self.rows_per_table, d_out, device=device, dtype=dtype))
+        # zeros: the released code draws 0.001 * randn; any value costs the same
+        self.register_parameter("bias", nn.Parameter(torch.zeros(d_out, device=device, dtype=dtype)) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -60,6 +64,8 @@ class MemoryLayer(nn.Module):
 
     def lookup(self, row_ids: torch.Tensor, weights: torch.Tensor, lead_shape) -> torch.Tensor:
         y = table_lookup(self.tables, row_ids, weights)  # (N, d_out)
+        if self.bias is not None:
+            y = y + self.bias
         return y.view(*lead_shape, self.d_out)  # (..., d_out)
 
     def forward(self, x: torch.Tensor, hashed: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -71,4 +77,4 @@ class MemoryLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"d_in={self.d_in}, d_out={self.d_out}, tau={self.tau}, K={self.num_chunks}, "
-                f"weighting={self.weighting!r}, temperature={self.temperature}")
+                f"weighting={self.weighting!r}, temperature={self.temperature}, bias={self.bias is not None}")

@@ -23,7 +23,7 @@ LAYERS = (
     {"lowering", "energy", "result", "area"},
     {"engines"},
     {"simulate"},
-    {"validate", "calibrate", "explore"},
+    {"validate", "calibrate", "explore", "serving"},
     {"report"},
     {"api"},
     {"cli"},

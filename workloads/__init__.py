@@ -1,8 +1,9 @@
 """Workloads: what a block does, op by op. Closed-form builders need no torch; `trace` imports it lazily."""
-from workloads.builders import BLOCK_KINDS, LAYER_KINDS, block, layer
+from workloads.builders import BLOCK_KINDS, LAYER_KINDS, PHASES, block, layer
+from workloads.model import ModelBytes, model_bytes, model_step
 from workloads.op import DTYPE_BYTES, ROLES, Op, OpKind, TableGeometry, Workload
 
-__all__ = ["block", "layer", "trace", "trace_preset", "Op", "OpKind", "TableGeometry", "Workload", "ROLES",
+__all__ = ["block", "layer", "model_step", "model_bytes", "ModelBytes", "PHASES", "trace", "trace_preset", "Op", "OpKind", "TableGeometry", "Workload", "ROLES",
            "DTYPE_BYTES", "BLOCK_KINDS", "LAYER_KINDS", "save", "load"]
 
 

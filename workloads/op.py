@@ -25,11 +25,16 @@ class OpKind(str, Enum):
     MATMUL = "matmul"
     ATTENTION = "attention"
     SOFTMAX = "softmax"
-    NORM = "norm"
+    NORM = "norm"  # LayerNorm, or RMSNorm where dims["rms"] = 1
+    ROTARY = "rotary"  # rotary position embeddings on q and k
     ELEMENTWISE = "elementwise"
     HASH = "hash"
     LOOKUP = "lookup"
     COPY = "copy"
+    # the paper's Table 2 baselines: attention replaced (workloads/efficient.py lists what each runs)
+    LINFORMER_ATTENTION = "linformer_attention"
+    COSFORMER_ATTENTION = "cosformer_attention"
+    PERFORMER_ATTENTION = "performer_attention"
     OTHER = "other"
 
 
@@ -64,7 +69,9 @@ def _role_dict(d: Mapping[str, int] | None) -> dict[str, int]:
 class Op:
     """One executed operation. `dims` holds the kind's shape parameters the engines need:
     matmul m, n, k (bias 0/1); attention batch, heads, seq_len, head_dim, causal;
-    hash/lookup tokens, chunks, tau, width; elementwise/norm elements, rows."""
+    hash/lookup tokens, chunks, tau, width; elementwise/norm elements, rows (norm: rms 1 for RMSNorm);
+    rotary batch, seq_len, heads, head_dim, rotary_dims, tensors; the efficient attentions batch, heads,
+    seq_len, head_dim, plus proj_len (Linformer's k) or features (Performer's m)."""
     name: str
     kind: OpKind
     dtype: str

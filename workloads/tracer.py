@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import models  # noqa: F401  (registers the hwsim:: custom ops the recorder recognises)
 from workloads import flops as F
 from workloads.op import Op, OpKind, TableGeometry, Workload
 
@@ -87,6 +88,8 @@ class _Recorder(TorchDispatchMode):
         op = self._make_op(packet, args, tensor_args, outs)
         self.ops.append(op)
         self._remember(outs, op.name, None)
+        if packet is torch.ops.hwsim.kv_append:  # the caches now hold this op's rows: readers depend on it
+            self._remember(tensor_args[:2], op.name, None)
         return out
 
     def _make_op(self, packet, args, tensor_args, outs) -> Op:
@@ -102,6 +105,8 @@ class _Recorder(TorchDispatchMode):
         read = {}
         for t in tensor_args:
             read[self._role(t)] = read.get(self._role(t), 0) + _nbytes(t)
+        in_shapes = tuple(_shape(t) for t in tensor_args)
+        out_shapes, written = None, {}
 
         if packet in (aten.addmm, aten.mm):
             a, b = (args[1], args[2]) if packet is aten.addmm else (args[0], args[1])
@@ -116,6 +121,20 @@ class _Recorder(TorchDispatchMode):
             flops, paper = F.norm_flops(x.numel())
             dims = {"rows": x.numel() // width, "width": width, "elements": x.numel()}
             written_outs = written_outs[:1]  # mean / rstd statistics are not counted (see builders.norm_op)
+        elif packet is torch.ops.hwsim.rms_norm:
+            x, width = args[0], args[0].shape[-1]
+            kind, label = OpKind.NORM, "norm"
+            flops, paper = F.rms_norm_flops(x.numel())
+            dims = {"rows": x.numel() // width, "width": width, "elements": x.numel(), "rms": 1}
+        elif packet is torch.ops.hwsim.rotary:
+            q, batch, heads, rdims = args[0], args[2], args[3], args[4]
+            seq_len = q.shape[0] // batch
+            kind, label = OpKind.ROTARY, "rotary"
+            flops, paper = F.rotary_flops(q.shape[0], heads, rdims)
+            dims = {"batch": batch, "seq_len": seq_len, "heads": heads, "head_dim": q.shape[1] // heads,
+                    "rotary_dims": rdims, "tensors": 2}
+            # the cos and sin tables the model caches, (seq_len, rotary_dims) each (made inside the op here)
+            read["weights"] = read.get("weights", 0) + 2 * seq_len * rdims * q.element_size()
         elif packet is aten.gelu:
             x = args[0]
             kind, label = OpKind.ELEMENTWISE, "gelu"
@@ -151,18 +170,54 @@ class _Recorder(TorchDispatchMode):
             kind, label = OpKind.ATTENTION, "attention"
             flops, paper = F.attention_flops(batch, seq_len, q.shape[1], heads)
             dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": q.shape[1] // heads, "causal": 1}
+        elif packet is torch.ops.hwsim.cached_attention:
+            q, (batch, keys, d), heads = args[0], args[1].shape, args[3]
+            seq_len = q.shape[0] // batch
+            kind, label = OpKind.ATTENTION, "attention"
+            flops, paper = F.attention_flops(batch, seq_len, d, heads, keys)
+            dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": d // heads, "causal": 1,
+                    "cache_len": keys - seq_len}
+        elif packet is torch.ops.hwsim.kv_append:
+            # Only the new rows move: read k, v of the new tokens, write them into the caches (whose
+            # preallocated size is the model's business, not the step's cost).
+            k_cache, k, v, start = args[0], args[2], args[3], args[4]
+            batch, _, d = k_cache.shape
+            seq_len = k.shape[0] // batch
+            kind, label = OpKind.COPY, "kv_append"
+            flops = paper = 0
+            new_rows = _nbytes(k) + _nbytes(v)
+            read = {"activations": new_rows}
+            written_outs, written = [], {"activations": new_rows}
+            in_shapes, out_shapes = (_shape(k), _shape(v)), ((batch, seq_len, d),) * 2
+            dims = {"batch": batch, "seq_len": seq_len, "width": d, "cache_len": start, "tensors": 2,
+                    "elements": 2 * k.numel()}
+            deps = [p for p in dict.fromkeys(self.producer.get(id(t)) for t in (k, v)) if p is not None]
+        elif packet in (torch.ops.hwsim.linformer_attention, torch.ops.hwsim.cosformer_attention,
+                        torch.ops.hwsim.performer_attention):
+            q, batch, heads = args[0], args[-2], args[-1]
+            seq_len, d = q.shape[0] // batch, q.shape[1]
+            dims = {"batch": batch, "heads": heads, "seq_len": seq_len, "head_dim": d // heads}
+            label = "attention"
+            if packet is torch.ops.hwsim.linformer_attention:
+                kind, dims["proj_len"] = OpKind.LINFORMER_ATTENTION, args[3].shape[0]  # E: (k, T)
+                flops, paper = F.linformer_attention_flops(batch, seq_len, d, heads, dims["proj_len"])
+            elif packet is torch.ops.hwsim.cosformer_attention:
+                kind = OpKind.COSFORMER_ATTENTION
+                flops, paper = F.cosformer_attention_flops(batch, seq_len, d, heads)
+            else:
+                kind, dims["features"] = OpKind.PERFORMER_ATTENTION, args[3].shape[0]  # W: (m, d_h)
+                flops, paper = F.performer_attention_flops(batch, seq_len, d, heads, dims["features"])
         else:
             # Not modelled: recorded so nothing silently disappears, with no FLOPs.
             kind, label = OpKind.OTHER, str(packet).split(".")[-1]
             flops = paper = 0
             self.unknown.append(str(packet))
 
-        written = {}
         for o in written_outs:
             written[self._role(o)] = written.get(self._role(o), 0) + _nbytes(o)
-        return Op(self._name(label), kind, dtype, tuple(_shape(t) for t in tensor_args),
-                  tuple(_shape(o) for o in written_outs), flops, paper, read, written, tuple(deps), dims, table,
-                  stream)
+        out_shapes = out_shapes or tuple(_shape(o) for o in written_outs)
+        return Op(self._name(label), kind, dtype, in_shapes, out_shapes, flops, paper, read, written, tuple(deps),
+                  dims, table, stream)
 
 
 def trace(module: torch.nn.Module, *inputs, name: str | None = None, record_streams: bool = True) -> Workload:
@@ -191,8 +246,12 @@ def trace(module: torch.nn.Module, *inputs, name: str | None = None, record_stre
 
 
 def trace_preset(preset: str, seq_len: int, batch: int = 1, dtype: str = "bf16", device: str = "cpu",
-                 seed: int = 0, record_streams: bool = True) -> Workload:
-    """Trace one block of a named model preset (models.PRESETS) on Gaussian inputs.
+                 seed: int = 0, record_streams: bool = True, variant: str = "released", phase: str = "prefill",
+                 kv_len: int | None = None, **options) -> Workload:
+    """Trace one block of a named model preset (models.PRESETS) on Gaussian inputs, with the preset's
+    block options, those of `variant` and `options` (as workloads.builders.preset_block takes them).
+    phase="decode": seq_len new tokens per sequence after a KV cache of kv_len tokens (Gaussian keys and
+    values: the step's cost does not depend on what the cache holds).
 
     device="meta" needs no memory and gives geometry only (no index streams); "cpu" runs for real.
     The model is randomly initialised: bucket statistics reflect LayerNorm-centred Gaussian inputs,
@@ -205,16 +264,27 @@ def trace_preset(preset: str, seq_len: int, batch: int = 1, dtype: str = "bf16",
     torch_dtype = {v: k for k, v in TORCH_DTYPES.items()}.get(dtype)
     if torch_dtype is None or not torch_dtype.is_floating_point:
         raise ValueError(f"dtype must be one of bf16, fp16, fp32, given {dtype!r}")
+    from workloads.builders import check_phase, phase_suffix, preset_options
+
+    cache_len = check_phase(phase, kv_len)
     p = models.get_preset(preset)
+    config = p.block_config(**preset_options(p, variant, **options))
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        block = models.build_block(p.block_config(), device=device, dtype=torch_dtype)
+        block = models.build_block(config, device=device, dtype=torch_dtype)
     x = torch.randn(batch, seq_len, p.hidden_size, generator=gen, dtype=torch.float32).to(torch_dtype)
     x = x.to(device)
-    w = trace(block, x, name=f"{preset}-s{seq_len}-b{batch}", record_streams=record_streams)
+    inputs = (x,)
+    if cache_len is not None:
+        kv = torch.randn(2, batch, cache_len + seq_len, p.hidden_size, generator=gen).to(torch_dtype).to(device)
+        inputs = (x, models.KVCache(kv[0], kv[1], cache_len))
+    w = trace(block, *inputs, name=f"{preset}-s{seq_len}-b{batch}{phase_suffix(cache_len)}",
+              record_streams=record_streams)
     meta = dict(w.meta, preset=preset, kind=p.kind, hidden_size=p.hidden_size, seq_len=seq_len, batch=batch,
-                heads=p.heads, dtype=dtype, layers=p.layers)
+                heads=p.heads, dtype=dtype, layers=p.layers, phase=phase, **preset_options(p, variant, **options))
+    if cache_len is not None:
+        meta["kv_len"] = cache_len
     if p.tau is not None:
         meta.update(tau=p.tau, expand_bits=p.expand_bits, chunks=p.num_chunks)
     return Workload(w.name, w.ops, meta)

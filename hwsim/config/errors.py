@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, NamedTuple
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, PlainSerializer, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, PlainSerializer, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from .units import UnitError, fmt_bytes, parse_quantity
@@ -65,10 +65,15 @@ def size_text(x: float) -> str:
     return fmt_bytes(x, binary=x >= 1024 and x % 1024 == 0)
 
 
+def numbers_rule(info) -> str:
+    """What a bare number means in this validation: "unit" (refused, files) or "si" (Python callers)."""
+    return (info.context or {}).get("numbers", "si") if info is not None else "si"
+
+
 def quantity(kind: str, sign: str = "positive"):
-    def parse(value):
+    def parse(value, info: ValidationInfo):
         try:
-            return parse_quantity(value, kind, sign=sign)
+            return parse_quantity(value, kind, sign=sign, numbers=numbers_rule(info))
         except UnitError as e:
             fail(str(e))
     return Annotated[float, BeforeValidator(parse)]
@@ -174,11 +179,11 @@ class GatherPoint(NamedTuple):
     fraction: float
 
 
-def _gather_point(value):
+def _gather_point(value, info: ValidationInfo):
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         fail(f'expected [row size, fraction of DRAM peak] like ["64 B", 0.022], given {show(value)}')
     try:
-        row = parse_quantity(value[0], "bytes", sign="positive")
+        row = parse_quantity(value[0], "bytes", sign="positive", numbers=numbers_rule(info))
     except UnitError as e:
         fail(str(e))
     return GatherPoint(row, _fraction(value[1]))

@@ -1,7 +1,10 @@
 """Accelerator: the typed, validated, frozen description of one machine, loaded from YAML.
 
 YAML says quantities the way datasheets do ("4.8 TB/s", "60 MiB", "1.98 GHz"); Python holds SI floats
-whose names carry the unit. Plain numbers in YAML are taken as SI already. The mapping:
+whose names carry the unit. A dimensioned value in a file, or given as text to an override, must carry
+its unit (`latency: 550` and "550" are refused: 550 what?); Python numbers passed to `with_overrides`
+are SI. Values far outside what any machine has (a clock under 1 MHz, a latency over 1 ms, ...) are
+refused as likely unit mistakes (hwsim/config/plausible.py). The mapping:
 
     YAML key                          Python attribute                        unit
     clock                             clock_hz                                Hz
@@ -18,7 +21,9 @@ whose names carry the unit. Plain numbers in YAML are taken as SI already. The m
     memory.dram.row_buffer            memory.dram.row_buffer_bytes            B (optional)
     memory.dram.energy_per_byte       memory.dram.energy_per_byte_j           J/B
     memory.dram.efficiency / channels / banks_per_channel (same names)       fraction, counts
+    memory.dram.weight_stream_efficiency   (same name; optional)             fraction
     memory.sram[i].capacity / bandwidth / latency / energy_per_byte -> *_bytes, *_bytes_per_s, *_s, *_j
+    memory.sram[i].kind               (same name; optional)                   "cache" | "scratchpad"
     lookup.bank_width / capacity      lookup.bank_width_bytes / capacity_bytes  B
     lookup.access_latency             lookup.access_latency_s                 s
     lookup.energy_per_access          lookup.energy_per_access_j              J
@@ -28,6 +33,7 @@ whose names carry the unit. Plain numbers in YAML are taken as SI already. The m
     energy.mac.{dtype}                energy.mac_j_per_flop[dtype]            J/FLOP
     energy.vector_op                  energy.vector_op_j_per_flop             J/FLOP
     energy.hash_per_chunk             energy.hash_per_chunk_j                 J
+    area.node / dram_interface        (same names; optional section)          labels (hwsim.area)
 
 Either spelling is accepted on input (YAML files use the left column, sweeps may use the right).
 What the numbers mean, where the engines need to agree:
@@ -37,9 +43,19 @@ What the numbers mean, where the engines need to agree:
   - `lookup` describes the memory that serves table rows: `on_chip` = dedicated SRAM banks;
     `off_chip_cached` = DRAM behind the on-chip cache (banks = cache slices, capacity = that cache);
     `near_memory` = logic beside the DRAM banks. `gather_efficiency` points are (row size, fraction
-    of `dram.bandwidth` reached by random gathers of rows that size).
+    of `dram.bandwidth` reached by random reads of rows that size, reads alone: the kernel's streamed
+    reads and writes are charged on top at `dram.efficiency`).
   - `runtime.launch_overhead_{eager,graph}` is host and driver time per kernel in that mode;
     `min_kernel_time` is the shortest time a kernel occupies the device.
+  - `clock`: the peak FLOP rates are the datasheet totals at this clock and `compute.matrix.cores`; the
+    clock itself drives the lookup banks (one access per bank per cycle) and the hash units. An
+    override of clock or matrix cores scales the peaks with it (see `override`). SRAM and DRAM
+    bandwidths are given, not derived: their clock domains are not the core clock on most chips.
+  - `memory.sram` levels are ordered from DRAM towards the compute units; each is a roofline term of
+    the analytic engine (see hwsim/engines/analytic.py). `dram.capacity` bounds the footprint of
+    weights and tables (`hwsim.fits`). `dram.burst`, `access_granularity`, `row_buffer`, `channels`,
+    `banks_per_channel` and `latency` give the default random-gather efficiency where `gather_efficiency`
+    has no measured points. `sram[i].banks` sizes the level's periphery in the area model (hwsim.area).
 """
 from __future__ import annotations
 
@@ -57,10 +73,11 @@ from .errors import (DTYPES, Bandwidth, Bytes, Citations, ConfigError, Count, Dt
                             JoulesPerFlop, Overhead, PositiveNumber, Problem, Seconds, Text, Tile, Watts, choice,
                             cross, did_you_mean, duplicate_keys, field_key, model_in, problems_from_validation,
                             size_text)
+from .plausible import implausible
 from .units import fmt_bandwidth, fmt_bytes, fmt_flop_rate, fmt_time
 
 __all__ = ["Accelerator", "Compute", "MatrixUnit", "VectorUnit", "HashUnit", "Memory", "Dram", "SramLevel",
-           "Lookup", "GatherPoint", "Runtime", "Energy", "DtypeMap", "DTYPES", "ConfigError", "Problem",
+           "Lookup", "GatherPoint", "Runtime", "Energy", "Area", "DtypeMap", "DTYPES", "ConfigError", "Problem",
            "load_accelerator", "validate_accelerator", "list_presets", "override", "PRESET_DIR"]
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -118,10 +135,17 @@ class Dram(_Part):
     banks_per_channel: Count
     row_buffer_bytes: Bytes | None = Field(None, alias="row_buffer")
     energy_per_byte_j: JoulesPerByte = Field(alias="energy_per_byte")
+    # Fraction of peak that skinny products (1 to ~256 tokens) reach while streaming their weight: a
+    # short kernel whose few output tiles cannot keep as many reads in flight as a copy. None = efficiency.
+    weight_stream_efficiency: Fraction | None = None
 
     @property
     def sustained_bandwidth_bytes_per_s(self) -> float:
         return self.bandwidth_bytes_per_s * self.efficiency
+
+    @property
+    def weight_stream_bandwidth_bytes_per_s(self) -> float:
+        return self.bandwidth_bytes_per_s * (self.weight_stream_efficiency or self.efficiency)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -141,10 +165,13 @@ class Dram(_Part):
 
 class SramLevel(_Part):
     name: Text
+    # "cache": hardware-managed (GPU L2, CPU caches): what a kernel writes still goes to DRAM;
+    # "scratchpad": software-managed (NPU/ASIC SRAM): the compiler keeps activations here between ops.
+    kind: Annotated[Literal["cache", "scratchpad"], choice("cache", "scratchpad")] = "cache"
     capacity_bytes: Bytes = Field(alias="capacity")
     bandwidth_bytes_per_s: Bandwidth = Field(alias="bandwidth")
     latency_s: Seconds = Field(alias="latency")
-    banks: Count
+    banks: Count          # independent arrays: the area model prices their periphery (hwsim.area)
     energy_per_byte_j: JoulesPerByte = Field(alias="energy_per_byte")
 
 
@@ -226,6 +253,18 @@ class Energy(_Part):
     notes: str = ""
 
 
+# What hwsim.area needs beyond the timing model; the per-node constants live in hwsim/area.py.
+NODES = ("N7", "N5", "4N", "N3E", "Intel7")
+DRAM_INTERFACES = ("hbm2", "hbm2e", "hbm3", "hbm3e", "ddr5", "lpddr5")
+
+
+class Area(_Part):
+    # process node whose bitcell and logic density price the chip; None: from technology_nm
+    node: Annotated[Literal[NODES], choice(*NODES)] | None = None
+    # the DRAM standard whose PHY and controller sit on the die; None: from kind (cpu ddr5, npu lpddr5, else hbm3)
+    dram_interface: Annotated[Literal[DRAM_INTERFACES], choice(*DRAM_INTERFACES)] | None = None
+
+
 class Accelerator(_Part):
     name: Text
     description: str = ""
@@ -239,13 +278,14 @@ class Accelerator(_Part):
     lookup: Lookup
     runtime: Runtime
     energy: Energy
+    area: Area | None = None  # optional: node and DRAM interface for the area model
 
     @model_validator(mode="after")
-    def _energy_for_every_dtype(self):
+    def _energy_for_every_dtype_and_plausible(self):
         # The energy model multiplies FLOPs by mac[dtype]; a dtype the engine can run needs a price.
         missing = [d for d in self.compute.matrix.peak_flops_per_s if d not in self.energy.mac_j_per_flop]
         cross([(("energy", "mac"), f'no entry for dtype "{d}", which compute.matrix.peak lists')
-                for d in missing])
+               for d in missing] + implausible(self))
         return self
 
     def with_overrides(self, changes: Mapping[str, Any] | None = None, /, **dotted) -> "Accelerator":
@@ -266,15 +306,18 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def validate_accelerator(data: Any, source: str = "<dict>", pending: tuple[Problem, ...] = ()) -> Accelerator:
-    """Validate a YAML-shaped mapping; raise one ConfigError with every problem (plus `pending` ones)."""
+def validate_accelerator(data: Any, source: str = "<dict>", pending: tuple[Problem, ...] = (),
+                         numbers: str = "si") -> Accelerator:
+    """Validate a YAML-shaped mapping; raise one ConfigError with every problem (plus `pending` ones).
+    numbers: "si" (a bare number is an SI value: Python callers) or "unit" (files: dimensioned values
+    must carry their unit, so `latency: 550` is refused rather than read as 550 s)."""
     problems = list(pending)
     if not isinstance(data, Mapping):
         problems.append(Problem(source, "", "expected a mapping of keys to values at the top level, "
                                 f"given {'nothing (empty file)' if data is None else type(data).__name__}"))
         raise ConfigError(problems)
     try:
-        accel = Accelerator.model_validate(data)
+        accel = Accelerator.model_validate(data, context={"numbers": numbers})
     except ValidationError as e:
         problems += problems_from_validation(e, source, Accelerator)
     if problems:
@@ -306,12 +349,18 @@ def load_accelerator(name_or_path) -> Accelerator:
 
 @functools.lru_cache(maxsize=64)  # sweeps load the same file thousands of times; mtime keeps edits visible
 def _load_file(path: str, source: str, _mtime_ns: int) -> Accelerator:
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:  # a binary file: name it, never a bare codec error
+        raise ConfigError([Problem(source, "", f"not a text YAML file (byte {e.object[e.start]:#04x} at offset "
+                                               f"{e.start} is not UTF-8)")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(source, "", "is a directory; expected a YAML file")]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError([Problem(source, "", f"not valid YAML: {e}")]) from None
-    return validate_accelerator(data, source, tuple(duplicate_keys(text, source)))
+    return validate_accelerator(data, source, tuple(duplicate_keys(text, source)), numbers="unit")
 
 
 # ---- overrides (design-space sweeps) ---------------------------------------------------------------
@@ -321,18 +370,55 @@ def override(accel: Accelerator, changes: Mapping[str, Any], source: str | None 
 
     Keys may use Python or YAML spelling ("memory.dram.bandwidth_bytes_per_s" or "memory.dram.bandwidth");
     list items by index or by name ("memory.sram[0].bandwidth", "memory.sram.L2.bandwidth"); values may
-    be SI numbers or unit strings. Every bad key or value is reported in one ConfigError.
+    be SI numbers or unit strings (with their unit: "200 ns", never "200"). Every bad key or value is
+    reported in one ConfigError.
+
+    Peak FLOP rates are totals at the config's clock and core count, so a new `clock` scales both
+    units' peaks, and a new `compute.matrix.cores` the matrix peak and `threads_in_flight`, by the ratio
+    (the rate per core per cycle and the threads per core stay), unless the same override sets them.
     """
     source = source or f"override of {accel.name}"
     data = _thaw(accel.model_dump(by_alias=True))  # YAML spelling, SI values: re-validates as it stands
-    problems = []
+    problems, touched = [], set()
     for dotted, value in changes.items():
-        msg = _assign(data, re.findall(r"[^.\[\]]+", dotted), value)
+        msg, path = _assign(data, re.findall(r"[^.\[\]]+", dotted), value)
         if msg:
             problems.append(Problem(source, dotted, msg))
+        touched.add(path)
     if problems:
         raise ConfigError(problems)
-    return validate_accelerator(data, source)
+    new = validate_accelerator(data, source)
+    if _scale_peaks(accel, new, data, touched):
+        new = validate_accelerator(data, source)
+    return new
+
+
+def _scale_peaks(old: Accelerator, new: Accelerator, data: dict, touched: set) -> bool:
+    """Keep the rate per core per cycle (and the threads per core) when clock or matrix cores change;
+    True if anything moved."""
+    clock = new.clock_hz / old.clock_hz
+    cores = new.compute.matrix.cores / old.compute.matrix.cores
+    factors = {"matrix": clock * cores, "vector": clock}
+    moved = False
+
+    def explicit(path):  # set by this override, itself or through a mapping above it
+        return any(path[:len(t)] == t for t in touched)
+
+    # threads in flight are per core too (a GPU SM's resident threads, a CPU core's fill buffers)
+    tif = data["compute"].get("threads_in_flight")
+    if cores != 1.0 and tif and not explicit(("compute", "threads_in_flight")):
+        data["compute"]["threads_in_flight"] = max(1, round(tif * cores))
+        moved = True
+
+    for unit, factor in factors.items():
+        if factor == 1.0:
+            continue
+        peaks = data["compute"][unit]["peak"]
+        for dtype in peaks:
+            if not explicit(("compute", unit, "peak", dtype)):
+                peaks[dtype] = peaks[dtype] * factor
+                moved = True
+    return moved
 
 
 def _thaw(obj):
@@ -342,9 +428,15 @@ def _thaw(obj):
     return [_thaw(v) for v in obj] if isinstance(obj, (list, tuple)) else obj
 
 
-def _assign(data: dict, parts: list[str], value) -> str | None:
-    """Set data[parts] = value, walking the model to map attribute names to YAML keys; or say why not."""
-    node, model = data, Accelerator
+def _assign(data: dict, parts: list[str], value) -> tuple[str | None, tuple]:
+    """Set data[parts] = value, walking the model to map attribute names to YAML keys; (why not or
+    None, the YAML key path that was set)."""
+    node, model, path = data, Accelerator, []
+    msg = _walk(node, model, parts, value, path)
+    return msg, tuple(path)
+
+
+def _walk(node, model, parts: list[str], value, path: list) -> str | None:
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
@@ -354,6 +446,7 @@ def _assign(data: dict, parts: list[str], value) -> str | None:
             if idx is None:
                 return (f'no list item "{part}"; give an index below {len(node)} or a name'
                         + did_you_mean(part, names))
+            path.append(idx)
             if last:
                 node[idx] = value
                 return None
@@ -364,6 +457,7 @@ def _assign(data: dict, parts: list[str], value) -> str | None:
         if model is None:  # a free mapping such as peak: {dtype: rate}; validation checks the key
             if not last:
                 return f'"{part}" holds a value, not more keys'
+            path.append(part)
             node[part] = value
             return None
         keys = {field_key(n, f): n for n, f in model.model_fields.items()}
@@ -371,6 +465,7 @@ def _assign(data: dict, parts: list[str], value) -> str | None:
         key = part if part in keys else by_name.get(part)
         if key is None:
             return "unknown key" + did_you_mean(part, [*keys, *by_name])
+        path.append(key)
         if last:
             node[key] = value
             return None

@@ -9,17 +9,22 @@ binary (KiB MiB GiB TiB PiB) mean powers of 1024 and are accepted only for bytes
 only memory capacities are specified in binary by datasheets. "1 MB" is 1e6 bytes, "1 MiB" is 1048576.
 Bits are accepted only in energies per bit ("3.9 pJ/bit"), never in sizes or bandwidths, where a stray
 "b" for "B" is an 8x error.
+
+A dimensioned quantity (everything but counts and fractions) written as text must carry its unit: "550"
+is refused, because a reader cannot tell 550 ns from 550 s. Python numbers are SI (4.8e12 is 4.8e12 B/s);
+files pass `numbers="unit"` so that a bare YAML number (`latency: 550`) is refused as well. Zero needs no
+unit.
 """
 from __future__ import annotations
 
 import math
-import numbers
+import numbers as numbers_mod
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 __all__ = [
-    "UnitError", "UNIT_KINDS", "parse_quantity", "describe_kind",
+    "UnitError", "UNIT_KINDS", "UNITLESS_KINDS", "parse_quantity", "describe_kind",
     "fmt_bytes", "fmt_bandwidth", "fmt_flops", "fmt_flop_rate", "fmt_time", "fmt_energy", "fmt_power",
     "fmt_frequency",
 ]
@@ -86,19 +91,40 @@ def describe_kind(unit_kind: str, sign: str = "any") -> str:
     return f'{article} {words} like "{kind.example}"'
 
 
-def parse_quantity(value, unit_kind: str, where: str = "", *, sign: str = "any") -> float:
-    """Return `value` as an SI float. Numbers are taken as already SI; strings carry a unit.
+# kinds whose values are plain numbers: no unit is needed, in text or in files
+UNITLESS_KINDS = ("count", "fraction")
 
-    `sign` is "any", "positive" or "nonnegative". Raises UnitError naming `where` (a key path or
-    file), what kind of quantity was expected and what was given.
+
+def parse_quantity(value, unit_kind: str, where: str = "", *, sign: str = "any", numbers: str = "si") -> float:
+    """Return `value` as an SI float. Strings carry a unit (unless the kind is a count or fraction).
+
+    `sign` is "any", "positive" or "nonnegative". `numbers` says what a bare number (int or float) is:
+    "si" (Python callers: already SI) or "unit" (files: refused for dimensioned kinds, as in
+    `latency: 550`). Raises UnitError naming `where` (a key path or file), what kind of quantity was
+    expected and what was given.
     """
     _kinds_entry(unit_kind)
     if sign not in _SIGN_OK:
         raise ValueError(f"sign must be one of {', '.join(_SIGN_OK)}, given {sign!r}")
+    if numbers not in ("si", "unit"):
+        raise ValueError(f"numbers must be 'si' or 'unit', given {numbers!r}")
+    if _bare(value, unit_kind, numbers):
+        raise UnitError(_message(where, unit_kind, sign, value, bare=True))
     si = _to_si(value, unit_kind)
     if si is None or not math.isfinite(si) or not _SIGN_OK[sign](si):
         raise UnitError(_message(where, unit_kind, sign, value))
     return si
+
+
+def _bare(value, unit_kind: str, numbers: str) -> bool:
+    """A nonzero dimensioned value without its unit: a text number, or a file's plain number."""
+    if unit_kind in UNITLESS_KINDS or isinstance(value, bool):
+        return False
+    if isinstance(value, numbers_mod.Real):
+        return numbers == "unit" and value != 0
+    if isinstance(value, str) and (m := _NUMBER_UNIT.match(value)) and not m.group(2):
+        return float(m.group(1)) != 0
+    return False
 
 
 def _kinds_entry(unit_kind: str) -> _Kind:
@@ -111,14 +137,14 @@ def _kinds_entry(unit_kind: str) -> _Kind:
 def _to_si(value, unit_kind: str) -> float | None:
     if isinstance(value, bool):  # YAML "yes"/"no" arrive as bools; never a quantity
         return None
-    if isinstance(value, numbers.Real):
+    if isinstance(value, numbers_mod.Real):
         return float(value)
     if not isinstance(value, str):
         return None
     m = _NUMBER_UNIT.match(value)
     if not m:
         return None
-    # A bare number in a string is SI like any number: PyYAML reads "4.8e12" (no exponent sign) as text.
+    # (a bare number in a string gets here only for counts, fractions and zero)
     factor = _TABLES[unit_kind].get(m.group(2)) if m.group(2) else (0, 1)
     if factor is None:
         return None
@@ -126,9 +152,12 @@ def _to_si(value, unit_kind: str) -> float | None:
     return float(Decimal(m.group(1)).scaleb(exp10)) * mult
 
 
-def _message(where: str, unit_kind: str, sign: str, value) -> str:
+def _message(where: str, unit_kind: str, sign: str, value, bare: bool = False) -> str:
     given = f'"{value}"' if isinstance(value, str) else repr(value)
     hint = ""
+    if bare:
+        hint = " (a bare number: write its unit)"
+
     if isinstance(value, str) and (m := _NUMBER_UNIT.match(value)) and m.group(2):
         other = [k for k, t in _TABLES.items() if k != unit_kind and m.group(2) in t and k != "count"]
         if other:  # the unit is real, just the wrong kind: say what it would have meant

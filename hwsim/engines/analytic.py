@@ -1,17 +1,24 @@
 """Analytic engine: a time per kernel from the machine's rates, then a launch pipeline per workload.
 
 Per kernel, each resource gives a time and the kernel takes the longest (they overlap: tiles are
-double-buffered, gathers stream), plus one memory latency to fill the pipeline:
+double-buffered, gathers stream), plus one memory latency to fill the pipeline. Every resource is a
+roofline term, so no kernel moves bytes through a memory faster than its peak:
 - compute: FLOPs over the unit's sustained rate; products and attention in tiles spread over the
   cores in waves (a last, partial wave costs a whole one),
-- dram: bytes that must come from DRAM. Products: all operands once when they fit in the cache
-  level, otherwise blocked traffic for the cache size. Gathers: misses at the efficiency random
-  rows of that size reach (the measured gather curve where the config gives one),
-- sram: bytes the cache level serves (product tiles, gather hits),
+- dram: everything that crosses the DRAM bus, added up (one bus, one time): streamed reads and writes
+  at the copy efficiency, random row reads at the gather efficiency of their size
+  (hwsim.engines.gather: measured points, or derived from the DRAM's parameters). Products: all
+  operands once when they fit in the cache level nearest DRAM, otherwise blocked traffic for its size,
+- sram: the slowest on-chip level, each moving its bytes at its own bandwidth: every DRAM byte passes
+  the level nearest DRAM (a cache fill or a DMA into a scratchpad), which also serves product tiles
+  and gathered rows (in whole `lookup.bank_width` units); the levels nearer the compute units stage
+  the product tiles,
 - banks: table rows read from dedicated lookup banks: accesses / banks / clock, times the busiest
   bank's excess from the index stream (or uniform buckets),
-- latency: chains of dependent reads (a thread walking K tables) through Little's law:
-  waves of `threads_in_flight` chains, each step one memory latency.
+- latency: chains of dependent reads (a thread walking K tables): the longest chain with every step
+  missing, or Little's law over the threads in flight, whichever is longer (hwsim.engines.lookups).
+Activations that stay in an on-chip scratchpad between ops (hwsim.lowering.scratchpad_residency) are
+read and written there instead of DRAM, where that is faster.
 The launch pipeline: in eager mode the host spends `launch_overhead_eager` per kernel and the device
 cannot start a kernel before it is launched; replayed graphs pay `graph_launch` once and
 `launch_overhead_graph` per kernel. Every kernel occupies the device at least `min_kernel_time`.
@@ -21,9 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
-from hwsim.engines import banks as bank_model
+from hwsim.engines import lookups
+from hwsim.engines.gather import gather_efficiency  # noqa: F401  (the DES imports it from here)
 from hwsim.lowering import Kernel
 
 TERMS = ("compute", "dram", "sram", "banks", "latency")
@@ -35,29 +41,23 @@ class KernelCost:
     terms_s: dict  # TERMS -> seconds
     busy_s: float  # device time of the kernel alone
     bound: str
-    dram_bytes: float
-    sram_bytes: float
+    dram_bytes: float  # bytes that cross the DRAM bus (read and written)
+    sram_bytes: float  # bytes on-chip levels serve themselves (hits, product tiles, on-chip activations)
     lookup_accesses: float
     hash_chunks: float
     notes: str = ""
+    level_bytes: tuple = ()   # bytes each SRAM level moves (memory.sram order): its roofline term
+    served_bytes: tuple = ()  # how sram_bytes splits over the levels (energy)
 
 
-def gather_efficiency(accel, access_bytes: float) -> float:
-    """Fraction of a level's peak bandwidth reached by random reads of `access_bytes` contiguous bytes.
-    Interpolated in log(size) between the config's measured points; without points, the sector rule:
-    whole access-granularity units are moved, at the streaming efficiency."""
-    pts = accel.lookup.gather_efficiency
-    if pts:
-        xs = np.log2([p.row_bytes for p in pts])
-        ys = [p.fraction for p in pts]
-        return float(np.interp(math.log2(max(access_bytes, 1.0)), xs, ys))
-    g = accel.memory.dram.access_granularity_bytes
-    moved = math.ceil(access_bytes / g) * g
-    return accel.memory.dram.efficiency * access_bytes / moved
+def scratchpad_bytes(accel) -> float:
+    """Capacity of the software-managed on-chip memory that may hold activations between ops (0: none);
+    what `hwsim.lowering.lower` takes as scratchpad_bytes."""
+    return next((level.capacity_bytes for level in accel.memory.sram if level.kind == "scratchpad"), 0.0)
 
 
-def _cache(accel):
-    return accel.memory.sram[0] if accel.memory.sram else None
+def _scratchpad(accel) -> int | None:
+    return next((i for i, level in enumerate(accel.memory.sram) if level.kind == "scratchpad"), None)
 
 
 def _rate(unit_peaks, efficiency: float, dtype: str) -> float:
@@ -73,7 +73,8 @@ def _pow2_at_least(x: int, lo: int = 16) -> int:
     return max(lo, 1 << max(0, math.ceil(math.log2(max(x, 1)))))
 
 
-def _gemm_cost(k: Kernel, accel, b: int):
+def _gemm_cost(k: Kernel, accel, b: int, onchip_read: float, onchip_write: float):
+    """(compute_s, dram_bytes, tile_bytes): tile_bytes is what the cores load tile by tile."""
     m, n, kk = k.gemm
     mat = accel.compute.matrix
     # Libraries pick smaller tiles for skinny products (a GEMV does not pad m = 1 to 128 rows) ...
@@ -86,115 +87,103 @@ def _gemm_cost(k: Kernel, accel, b: int):
     per_core = _rate(mat.peak_flops_per_s, mat.efficiency, k.dtype) / mat.cores
     compute = waves * 2 * tm * tn * math.ceil(kk / split) / per_core
     a_bytes, b_bytes, c_bytes = m * kk * b, kk * n * b, m * n * b
-    bias = k.stream_read_bytes - a_bytes - b_bytes
-    compulsory = k.stream_read_bytes + k.stream_write_bytes
-    cache = _cache(accel)
+    bias = max(0, k.stream_read_bytes - a_bytes - b_bytes)
+    # an activation operand held on chip is read (and the result written) there, not in DRAM
+    a_dram, c_dram = max(0.0, a_bytes - onchip_read), max(0.0, c_bytes - onchip_write)
+    compulsory = a_dram + b_bytes + bias + c_dram
+    cache = accel.memory.sram[0] if accel.memory.sram else None
     if cache is None or a_bytes + b_bytes + c_bytes <= cache.capacity_bytes:
         dram = compulsory
     else:  # square blocks of side s, three of which fit in the cache
         s = max(tm, math.sqrt(cache.capacity_bytes / (3 * b)))
-        dram = max(compulsory, a_bytes * math.ceil(n / s) + b_bytes * math.ceil(m / s) + c_bytes + bias)
-    sram = a_bytes * math.ceil(n / tn) + b_bytes * math.ceil(m / tm) + c_bytes if cache else 0.0
-    return compute, dram, sram
+        dram = max(compulsory, a_dram * math.ceil(n / s) + b_bytes * math.ceil(m / s) + c_dram + bias)
+    tile = a_bytes * math.ceil(n / tn) + b_bytes * math.ceil(m / tm) + c_bytes + bias if cache else 0.0
+    return compute, dram, tile
+
+
+def gemm_stream_bandwidth(k: Kernel, accel, dram_bytes: float, b: int) -> float:
+    """DRAM bandwidth a product streams at. When the weight (k x n) is at least half its DRAM traffic (a
+    skinny product: few tokens against a large weight) it reaches `weight_stream_efficiency` of peak, less
+    than a copy; every other product streams at the copy rate."""
+    dram = accel.memory.dram
+    _, n, kk = k.gemm
+    weight_dominated = kk * n * b >= 0.5 * dram_bytes
+    return dram.weight_stream_bandwidth_bytes_per_s if weight_dominated else dram.sustained_bandwidth_bytes_per_s
+
+
+def attention_keys_per_core(a: dict, mat) -> int:
+    """Keys the busiest core walks for one query tile. Prefill: all of them (PyTorch's kernel gives each query
+    tile all its keys: data/calibration/h200 sdpa_causal s=1024 b=1, 64 query tiles on 132 SMs, takes the
+    one-tile-over-every-key time, not half of it). Decode (a
+    KV cache, dims cache_len): a split-KV kernel (FlashDecoding; flash_attn_with_kvcache) cuts the keys into
+    chunks of the matrix unit's n tile and spreads them over the cores the query tiles leave idle, then
+    merges the partial softmaxes (a pass over tiles x splits rows, negligible)."""
+    keys = a["seq_len"] + a.get("cache_len", 0)
+    if "cache_len" not in a:
+        return keys
+    q_tiles = a["batch"] * a["heads"] * math.ceil(a["seq_len"] / mat.tile[0])
+    chunk = mat.tile[1]
+    chunks = math.ceil(keys / chunk)
+    splits = max(1, min(chunks, mat.cores // q_tiles))
+    # whole chunks per core (so more keys or more sequences never shorten the busiest core's walk)
+    return min(keys, chunk * math.ceil(chunks / splits))
 
 
 def _attention_compute(k: Kernel, accel) -> float:
     a, mat = k.attention, accel.compute.matrix
     eff = mat.attention_efficiency or mat.efficiency
     rate = _rate(mat.peak_flops_per_s, eff, k.dtype)
-    work = k.flops * (0.5 if a.get("causal") else 1.0)  # a causal kernel skips the masked half
+    q_len = a["seq_len"]
+    keys = q_len + a.get("cache_len", 0)
+    # a causal kernel skips the masked triangle: about q_len^2 / 2 of the q_len x keys scores, i.e. half at
+    # prefill; one query row (plain decoding) masks nothing
+    kept = 1.0 - q_len / (2 * keys) if a.get("causal") and q_len > 1 else 1.0
+    work = k.flops * kept
     tm = mat.tile[0]
     # the longest query tile (the last one, causal) sees every key and runs on one core: with few
     # tiles its products set the critical path; with many, the total work over all cores does
-    longest = 4 * min(tm, a["seq_len"]) * a["seq_len"] * a["head_dim"]
+    longest = 4 * min(tm, q_len) * attention_keys_per_core(a, mat) * a["head_dim"]
     return max(work / rate, longest / (rate / mat.cores))
-
-
-def _lookup_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool = False):
-    """(dram_s, sram_s, banks_s, latency_s, dram_bytes, sram_bytes, accesses, note)."""
-    g, lk, dram = k.gather, accel.lookup, accel.memory.dram
-    total = g["accesses"] * g["access_bytes"]
-    notes = ""
-    if stream is not None:
-        unique_rows = sum(len(np.unique(stream[:, t])) for t in range(stream.shape[1]))
-        unique = unique_rows * g["row_bytes"]
-    else:  # expected distinct rows when each table's rows are drawn uniformly
-        r = g["rows_per_table"]
-        per_table = g["rows"] / g["tables"]
-        unique = g["tables"] * r * (1 - (1 - 1 / r) ** per_table) * g["row_bytes"]
-    unique = min(unique, total)
-
-    if lk.placement == "on_chip":
-        resident = min(1.0, lk.capacity_bytes / g["table_bytes"])
-        row_accesses = g["rows"] * bank_model.span(g["row_bytes"], lk.bank_width_bytes)
-        if stream is not None:
-            factor, _ = bank_model.conflict_factor_from_stream(stream, g["rows_per_table"], g["row_bytes"],
-                                                               lk.bank_width_bytes, lk.banks, bank_mapping)
-        else:
-            factor = bank_model.uniform_conflict_factor(g["rows"] // g["tables"], g["tables"], g["row_bytes"],
-                                                        lk.bank_width_bytes, lk.banks, bank_mapping)
-        banks_s = resident * row_accesses / lk.banks / accel.clock_hz * factor + lk.access_latency_s
-        if factor > 1.05:
-            notes = f"busiest lookup bank serves {factor:.2f}x the mean"
-        miss_bytes = (1 - resident) * total  # rows of tables that do not fit come from DRAM, row by row
-        dram_s = miss_bytes / (dram.bandwidth_bytes_per_s * gather_efficiency(accel, g["access_bytes"]))
-        load_bytes = 0.0
-        if not tables_resident:
-            # The banks hold one layer's tables at a time (a model's tables are far larger than any SRAM):
-            # the part that fits streams in from DRAM once per forward pass, prefetched while the
-            # previous op runs (double-buffered), so it overlaps rather than adds.
-            load_bytes = resident * g["table_bytes"]
-            dram_s += load_bytes / dram.sustained_bandwidth_bytes_per_s
-            if load_bytes / dram.sustained_bandwidth_bytes_per_s > banks_s:
-                notes = (notes + "; " if notes else "") + (
-                    f"loading {load_bytes / 1e6:.0f} MB of tables from DRAM outlasts the bank reads "
-                    f"{load_bytes / dram.sustained_bandwidth_bytes_per_s / banks_s:.1f}x")
-        return dram_s, 0.0, banks_s, 0.0, miss_bytes + load_bytes, 0.0, resident * row_accesses, notes
-
-    if lk.placement == "near_memory":
-        # logic beside the DRAM banks reads rows at the banks' internal rate; only sums cross the bus
-        internal = lk.banks * lk.bank_width_bytes * accel.clock_hz
-        banks_s = total / internal + dram.latency_s
-        return 0.0, 0.0, banks_s, 0.0, total, 0.0, total / lk.bank_width_bytes, notes
-
-    # off_chip_cached: rows from DRAM through the cache; repeats hit while the tables fit
-    cache = _cache(accel)
-    cap = lk.capacity_bytes
-    reuse = total - unique
-    hit_frac_reuse = min(1.0, cap / g["table_bytes"])
-    hits = reuse * hit_frac_reuse
-    misses = total - hits
-    eff = gather_efficiency(accel, g["access_bytes"])
-    dram_s = misses / (dram.bandwidth_bytes_per_s * eff)
-    sram_s = hits / (cache.bandwidth_bytes_per_s * eff) if cache else 0.0
-    latency_s = 0.0
-    if accel.compute.threads_in_flight:
-        hit_lat = cache.latency_s if cache else dram.latency_s
-        miss_frac = misses / total if total else 1.0
-        # each step reads the row id (or the input chunk it is hashed from), then the row itself;
-        # the first is small and cached, the second hits or misses
-        step = hit_lat + miss_frac * dram.latency_s + (1 - miss_frac) * hit_lat
-        concurrency = accel.compute.threads_in_flight / k.extra.get("program_threads", 1)
-        in_flight = concurrency * k.extra.get("loads_per_thread", 1)
-        latency_s = step * max(g["chain_length"], g["chains"] * g["chain_length"] / in_flight)
-    return dram_s, sram_s, 0.0, latency_s, misses, hits, 0.0, notes
 
 
 def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved",
                 tables_resident: bool = False) -> KernelCost:
+    """Cost of one kernel alone. A kernel whose activations may stay in a scratchpad runs the faster
+    of the two ways (a compiler keeps them on chip only where that pays)."""
+    stats = lookups.gather_stats(k, accel, stream, bank_mapping) if k.gather is not None else None
+    cost = _cost(k, accel, stats, tables_resident, onchip=False)
+    if (k.onchip_read_bytes or k.onchip_write_bytes) and _scratchpad(accel) is not None:
+        on = _cost(k, accel, stats, tables_resident, onchip=True)
+        if on.busy_s <= cost.busy_s:
+            return on
+    return cost
+
+
+def _cost(k: Kernel, accel, stats, tables_resident: bool, onchip: bool) -> KernelCost:
     from workloads.op import DTYPE_BYTES
 
     b = DTYPE_BYTES[k.dtype]
     dram = accel.memory.dram
-    bw = dram.sustained_bandwidth_bytes_per_s
-    cache = _cache(accel)
+    levels = accel.memory.sram
+    through = [0.0] * len(levels)  # bytes each level moves
+    served = [0.0] * len(levels)   # bytes each level serves itself
+    sp = _scratchpad(accel) if onchip else None
+    on_read = k.onchip_read_bytes if sp is not None else 0
+    on_write = k.onchip_write_bytes if sp is not None else 0
+    if sp is not None:
+        through[sp] += on_read + on_write
+        served[sp] += on_read + on_write
+    streamed = k.stream_read_bytes - on_read + k.stream_write_bytes - on_write  # to and from DRAM
     terms = dict.fromkeys(TERMS, 0.0)
-    dram_bytes = float(k.stream_read_bytes + k.stream_write_bytes)
-    sram_bytes = 0.0
     accesses = chunks = 0.0
     notes = ""
+    dram_bytes = float(streamed)
     if k.gemm is not None:
-        terms["compute"], dram_bytes, sram_bytes = _gemm_cost(k, accel, b)
+        terms["compute"], dram_bytes, tile = _gemm_cost(k, accel, b, on_read, on_write)
+        for i in range(len(levels)):  # every level between DRAM and the array stages the tiles
+            through[i] = max(through[i], tile, dram_bytes if i == 0 else 0.0)
+        if levels:
+            served[0] += tile
     elif k.attention is not None:
         terms["compute"] = _attention_compute(k, accel)
     elif k.unit == "hash" and accel.compute.hash_unit is not None:
@@ -205,27 +194,34 @@ def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved"
         # (dedicated lookup memories sum rows in adder trees beside the banks, at the rate rows arrive)
         v = accel.compute.vector
         terms["compute"] = k.flops / _rate(v.peak_flops_per_s, v.efficiency, k.dtype)
-    stream_s = (k.stream_read_bytes + k.stream_write_bytes if k.gemm is None else dram_bytes) / bw
+    streamed_s = dram_bytes / (dram.sustained_bandwidth_bytes_per_s if k.gemm is None
+                               else gemm_stream_bandwidth(k, accel, dram_bytes, b))
+    if levels and k.gemm is None:
+        through[0] += dram_bytes  # streamed DRAM bytes reach the cores through the level nearest DRAM
     if k.gather is not None:
-        d_s, s_s, b_s, l_s, d_b, s_b, accesses, notes = _lookup_cost(k, accel, stream, bank_mapping,
-                                                                      tables_resident)
-        # Random row reads leave most of the bandwidth idle (row activations, not bytes, limit them), so
-        # the kernel's streamed reads and writes overlap them; the measured gather curve includes its writes.
-        terms["dram"] = max(d_s, stream_s)
-        terms["sram"] += s_s
-        terms["banks"] = b_s
-        terms["latency"] = l_s
-        dram_bytes += d_b
-        sram_bytes += s_b
+        place = accel.lookup.placement
+        if place == "on_chip":
+            lc = lookups.on_chip(k, accel, stats, streamed_s, tables_resident)
+        elif place == "near_memory":
+            lc = lookups.near_memory(k, accel, stats, streamed_s)
+        else:
+            lc = lookups.off_chip_cached(k, accel, stats, streamed_s)
+        terms["dram"], terms["banks"], terms["latency"] = lc.dram_s, lc.banks_s, lc.latency_s
+        dram_bytes += lc.dram_bytes
+        if levels:
+            through[0] += lc.cache_through_bytes
+            served[0] += lc.cache_hit_bytes
+        accesses, notes = lc.bank_accesses, lc.notes
     else:
-        terms["dram"] = stream_s
-    if k.gemm is not None and cache is not None:
-        terms["sram"] += sram_bytes / cache.bandwidth_bytes_per_s
+        terms["dram"] = streamed_s
+    level_s = [t / level.bandwidth_bytes_per_s for t, level in zip(through, levels)]
+    terms["sram"] = max(level_s, default=0.0)
     bound = max(terms, key=terms.get)
     busy = max(terms.values()) + dram.latency_s  # the first reads fill the pipeline
     if busy < accel.runtime.min_kernel_time_s:
         busy, bound = accel.runtime.min_kernel_time_s, "min_kernel"
-    return KernelCost(k, terms, busy, bound, dram_bytes, sram_bytes, accesses, chunks, notes)
+    return KernelCost(k, terms, busy, bound, dram_bytes, sum(served), accesses, chunks, notes,
+                      tuple(through), tuple(served))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Per-op Result rows from scheduled kernels, shared by both engines so that they report the same way."""
 from __future__ import annotations
 
+from hwsim.area import area_breakdown
 from hwsim.energy import kernel_energy
 from hwsim.engines.analytic import TERMS as terms
 from hwsim.result import OP_COLUMNS, Result
@@ -59,4 +60,5 @@ def assemble(workload, accel, engine: str, opts, sched, energy_fn=kernel_energy,
                      "kernels": agg["kernels"], **{f"{t}_s": agg[f"{t}_s"] for t in terms},
                      "notes": "; ".join(agg["notes"])})
     ops = pd.DataFrame(rows, columns=list(OP_COLUMNS))
-    return Result(workload.name, accel.name, engine, ops, pd.DataFrame(krows), dict(opts), extra or {})
+    return Result(workload.name, accel.name, engine, ops, pd.DataFrame(krows), dict(opts), extra or {},
+                  area_breakdown(accel))

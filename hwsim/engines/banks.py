@@ -6,7 +6,8 @@ A row of `row_bytes` occupies `span = ceil(row_bytes / bank_width)` consecutive 
   so consecutive rows sit side by side and a whole table is spread over all banks;
 - "by_table": table t starts at bank (t * span) mod banks whatever the bucket, so the K rows of one
   token never collide unless K * span > banks, but one table always hits the same banks;
-- "hashed": the start bank is a multiplicative hash of g (spreads pathological strides).
+- "hashed": the start bank is a hash of g that mixes all its bits (splitmix64's finaliser), so no
+  stride and no bank count, power of two or not, lines rows up on a few banks.
 Each token's K row reads are issued together; a bank serves one access per cycle, so a token takes
 as many cycles as its busiest bank.
 """
@@ -17,7 +18,16 @@ import math
 import numpy as np
 
 BANK_MAPPINGS = ("interleaved", "by_table", "hashed")
-_GOLDEN = 0x9E3779B1  # Knuth's multiplicative hash constant (2^32 / golden ratio)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (Steele, Lea, Flood 2014): every output bit depends on every input bit.
+    A multiplicative hash taken mod 2^k keeps only the low bits of g, so for a power-of-two bank count it
+    is a permutation of "interleaved" and inherits its conflicts."""
+    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def span(row_bytes: float, bank_width: float) -> int:
@@ -30,7 +40,7 @@ def start_banks(global_rows: np.ndarray, tables: np.ndarray, row_span: int, bank
     if mapping == "by_table":
         return (tables * row_span) % banks
     if mapping == "hashed":
-        return ((global_rows.astype(np.uint64) * _GOLDEN) % (1 << 32)) % banks
+        return (mix64(global_rows) % np.uint64(banks)).astype(np.int64)
     raise ValueError(f"bank_mapping must be one of {BANK_MAPPINGS}, given {mapping!r}")
 
 
@@ -70,32 +80,34 @@ def conflict_factor_from_stream(stream: np.ndarray, rows_per_table: int, row_byt
     return float(loads.max() / mean) if mean > 0 else 1.0, loads
 
 
-def expected_max_load(balls: float, bins: int) -> float:
-    """Expected fullest-bin load when `balls` land uniformly at random in `bins` bins
-    (Raab & Steger 1998: m/n + sqrt(2 (m/n) ln n) for m >= n ln n, about ln n / ln((n ln n) / m) below)."""
-    if bins <= 1:
-        return float(balls)
-    if balls <= 1:
-        return float(min(balls, 1.0))
-    mean, ln_n = balls / bins, math.log(bins)
-    if balls >= bins * ln_n:
-        return mean + math.sqrt(2 * mean * ln_n)
-    return max(1.0, mean, ln_n / max(math.log(bins * ln_n / balls), 1.0))
+def expected_max_load(balls: float, bins: float) -> float:
+    """Fullest-bin load when `balls` land uniformly at random in `bins` bins (bins may be fractional: a
+    row spanning s of B banks is a ball in one of B / s bins). The heavily loaded form of Raab & Steger
+    (1998), m/n + sqrt(2 (m/n) ln n), with ln n held at 1 below n = e, capped at all the balls: it never
+    falls as balls are added, never rises as bins are added (more banks never add conflicts), and over a
+    whole op (m >> n) it is the regime that matters."""
+    if bins <= 1.0 or balls <= 0:
+        return float(max(balls, 0.0))
+    mean = balls / bins
+    return float(min(balls, mean + math.sqrt(2.0 * mean * max(math.log(bins), 1.0))))
 
 
 def uniform_conflict_factor(tokens: int, tables: int, row_bytes: float, bank_width: float, banks: int,
                             mapping: str = "interleaved") -> float:
     """Busiest bank / mean bank load over a whole op when buckets are uniform (no stream given)."""
     s = span(row_bytes, bank_width)
-    if s >= banks and s % banks == 0:
-        return 1.0  # every row covers every bank equally
+    placements = tokens * tables
+    if placements <= 0:
+        return 1.0
+    mean = placements * s / banks
     if mapping == "by_table":
-        # deterministic: table t always covers banks t*s .. t*s + s - 1
+        # deterministic: table t always covers banks t*s .. t*s + s - 1 (mod banks), once per token
         cover = np.zeros(banks)
         for t in range(tables):
             cover[(t * s + np.arange(s)) % banks] += 1
-        return float(cover.max() / cover.mean())
-    # rows start at uniformly random banks; a row spans s neighbours, like a ball in one of banks/s bins
-    bins = max(1, banks // min(s, banks))
-    placements = tokens * tables
-    return max(1.0, expected_max_load(placements, bins) / (placements / bins))
+        return float(cover.max() * tokens / mean)
+    # every row starts at a uniformly random bank: q = s // banks full turns over every bank, then the
+    # rest of the row covers `rest` neighbours, like a ball in one of banks / rest bins
+    q, rest = divmod(s, banks)
+    busiest = q * placements + (expected_max_load(placements, banks / rest) if rest else 0.0)
+    return max(1.0, busiest / mean)

@@ -11,6 +11,12 @@ class NoProgress:
     def advance(self, n: int = 1) -> None:
         pass
 
+    def describe(self, text: str) -> None:
+        """Say what runs now (e.g. the benchmark), beside the bar."""
+
+    def set_total(self, total: int) -> None:
+        pass
+
     def close(self, interrupted: bool = False) -> None:
         pass
 
@@ -29,10 +35,22 @@ class Progress(NoProgress):
     def advance(self, n: int = 1) -> None:
         self.bar.update(n)
 
+    def describe(self, text: str) -> None:
+        self.bar.set_postfix_str(text)
+
+    def set_total(self, total: int) -> None:
+        self.bar.total = max(int(total), 1)
+        self.bar.refresh()
+
     def close(self, interrupted: bool = False) -> None:
+        b = self.bar
         if interrupted:  # the bar stays on screen, saying where the run stopped
-            self.bar.set_postfix_str("interrupted", refresh=False)
-        self.bar.close()
+            b.set_postfix_str("interrupted", refresh=False)
+            if b._time() - b.start_t >= b.delay:
+                # A Ctrl-C inside tqdm's own redraw leaves last_print_t stale, and close() then skips its
+                # final redraw and newline as if the bar had never been drawn: the next line would run on.
+                b.last_print_t = b._time()
+        b.close()
 
 
 def progress_bar(total: int, label: str, enabled: bool = True, **kwargs) -> NoProgress:

@@ -4,22 +4,31 @@ Two processes: "kernels" (one thread per op, one complete event per kernel) and,
 "resources" (one thread per resource: engines, DRAM, SRAM, lookup banks, thread pool, with the op
 that used it). Complete events ("ph": "X") carry ts and dur in microseconds, as the format asks;
 "M" metadata events name the processes and threads.
+
+Size: every kernel gets its own event. The resource timeline of a DES run on a GPU or CPU preset holds
+hundreds of thousands of intervals (millions at long sequences); past MAX_RESOURCE_EVENTS they are
+aggregated: each op's intervals on a resource merge across the shortest gaps, just enough of them to
+fit (hwsim.io.intervals.capped_lanes). A merged event spans its first start to its last end and carries
+args {"intervals": how many it stands for, "busy_us": their summed length}; the process is named
+"resources (aggregated: gaps under X us merged)" so that it is never mistaken for the raw timeline.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from hwsim.io.intervals import capped_lanes
+
 KERNELS_PID, RESOURCES_PID = 1, 2
+MAX_RESOURCE_EVENTS = 100_000  # about 15 MB of JSON; Perfetto and chrome://tracing stay responsive
 
 
 def _meta(pid: int, tid: int | None, kind: str, name: str) -> dict:
     return {"name": kind, "ph": "M", "pid": pid, "tid": tid or 0, "args": {"name": name}}
 
 
-def trace_events(result) -> list[dict]:
+def trace_events(result, max_resource_events: int = MAX_RESOURCE_EVENTS) -> list[dict]:
     events = [_meta(KERNELS_PID, None, "process_name", f"{result.workload} on {result.accelerator} ({result.engine})")]
     ops = list(dict.fromkeys(result.ops["op"])) if len(result.ops) else []
     tid = {op: i + 1 for i, op in enumerate(ops)}
@@ -32,14 +41,21 @@ def trace_events(result) -> list[dict]:
                        "tid": tid.get(row.op, 0), "args": {"op": str(row.op), "bound": str(row.bound)}})
     timeline = result.extra.get("timeline") or []
     if timeline:
-        events.append(_meta(RESOURCES_PID, None, "process_name", "resources"))
+        merged, gap = capped_lanes(timeline, max_resource_events)
+        label = "resources" if gap == 0 else f"resources (aggregated: gaps under {gap * 1e6:.3g} us merged)"
+        events.append(_meta(RESOURCES_PID, None, "process_name", label))
         res_tid: dict[str, int] = {}
-        for res, op, start, end in timeline:
-            if res not in res_tid:
-                res_tid[res] = len(res_tid) + 1
-                events.append(_meta(RESOURCES_PID, res_tid[res], "thread_name", res))
-            events.append({"name": str(op), "cat": str(res), "ph": "X", "ts": float(start) * 1e6,
-                           "dur": max(float(end - start), 0.0) * 1e6, "pid": RESOURCES_PID, "tid": res_tid[res]})
+        for lane in merged:
+            if lane.resource not in res_tid:
+                res_tid[lane.resource] = len(res_tid) + 1
+                events.append(_meta(RESOURCES_PID, res_tid[lane.resource], "thread_name", lane.resource))
+            tid, name, cat = res_tid[lane.resource], str(lane.op), lane.resource
+            ts, dur = (lane.start_s * 1e6).tolist(), ((lane.end_s - lane.start_s) * 1e6).tolist()
+            for t, d, count, busy in zip(ts, dur, lane.count.tolist(), (lane.busy_s * 1e6).tolist()):
+                e = {"name": name, "cat": cat, "ph": "X", "ts": t, "dur": d, "pid": RESOURCES_PID, "tid": tid}
+                if count > 1:
+                    e["args"] = {"intervals": count, "busy_us": busy}
+                events.append(e)
     return events
 
 
@@ -48,12 +64,13 @@ def write_trace_json(result, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"traceEvents": trace_events(result), "displayTimeUnit": "ns"}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a plain file: the umask's permissions, not 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
+        text = json.dumps(doc)  # one string, one write: json.dump's many small writes take 3x as long
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path

@@ -50,9 +50,13 @@ def test_meta_trace_equals_closed_form(name, seq_len):
     traced = trace(blk, x)
     assert "unmodelled_ops" not in traced.meta
     assert not traced.has_index_streams  # meta tensors carry geometry only
+    assert_same_ops(traced, workloads.builders.preset_block(p, seq_len))  # the released block options
+    # and the paper's block of the same preset
+    paper = models.build_block(p.block_config(**workloads.builders.preset_options(p, "paper")), device="meta",
+                               dtype=torch.bfloat16)
     a = preset_block_args(p)
     built = block(a["kind"], a["hidden_size"], seq_len, 1, a["heads"], a["tau"], a["expand_bits"])
-    assert_same_ops(traced, built)
+    assert_same_ops(trace(paper, x), built)
 
 
 @pytest.mark.parametrize("kind,cfg,kw", [
@@ -314,6 +318,9 @@ def test_layer_attention_norm_gelu():
     (lambda: block("transformer", 64, 8, heads=5), ["hidden_size=64", "heads=5"]),
     (lambda: block("memoryformer", 100, 8, heads=4, tau=8), ["hidden_size=100", "tau=8"]),
     (lambda: block("memoryformer", 64, 8, tau=8, expand_bits=13), ["expand_bits=13"]),
+    (lambda: block("memoryformer", 64, 8, weighting="bogus"), ["weighting='bogus'", "paper", "official"]),
+    (lambda: block("memoryformer", 64, 8, heads=2.0), ["heads=2.0"]),
+    (lambda: block("memoryformer", 64, 8, expand_bits=1.5), ["expand_bits=1.5"]),
 ])
 def test_builder_errors_name_the_argument(call, needles):
     with pytest.raises(ValueError) as info:

@@ -47,7 +47,7 @@ import time
 import simpy
 
 import hwsim.engines.des.processes as proc
-from hwsim.engines.analytic import kernel_cost, schedule
+from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
 from hwsim.engines.des.ordering import assign_streams, check_streams, resolve_streams
@@ -122,7 +122,8 @@ class Simulation:
         self.workload, self.accel, self.opts, self.d_opts = workload, accel, opts, d_opts
         self.env = env = simpy.Environment()
         kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                        opts["block_d"], simt=accel.kind == "gpu")
+                        opts["block_d"], simt=accel.kind == "gpu",
+                        cores=accel.compute.matrix.cores, scratchpad_bytes=scratchpad_bytes(accel))
         # service times of non-lookup kernels, and the summing time of lookups (neither depends on the stream)
         costs = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in kernels]
         self.plans = [proc.KernelPlan(env, i, k, c) for i, (k, c) in enumerate(zip(kernels, costs))]

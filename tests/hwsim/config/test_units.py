@@ -57,10 +57,30 @@ def test_decimal_values_are_exact_floats():
     assert parse_quantity("500 ns", "s") == 5e-7
 
 
-def test_numbers_are_taken_as_si():
+def test_python_numbers_are_taken_as_si():
     assert parse_quantity(4.8e12, "bytes_per_s") == 4.8e12
     assert parse_quantity(32, "bytes") == 32.0
-    assert parse_quantity("4.8e12", "bytes_per_s") == 4.8e12  # PyYAML reads 4.8e12 as a string
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("4.8e12", "bytes_per_s"),  # PyYAML reads 4.8e12 as a string: 4.8e12 what?
+    ("550", "s"),
+    ("1.98", "hz"),
+    ("200", "s"),
+])
+def test_text_without_its_unit_is_refused(value, kind):
+    with pytest.raises(UnitError, match=r"given \"[0-9.e]+\" \(a bare number: write its unit\)"):
+        parse_quantity(value, kind)
+
+
+def test_files_refuse_bare_numbers_for_dimensioned_kinds_only():
+    with pytest.raises(UnitError, match=r'expected a time like "2 us", given 550 \(a bare number'):
+        parse_quantity(550, "s", numbers="unit")
+    assert parse_quantity(128, "count", numbers="unit") == 128.0    # counts and fractions have no unit
+    assert parse_quantity(0.88, "fraction", numbers="unit") == 0.88
+    assert parse_quantity(0, "s", numbers="unit") == 0.0            # zero is zero in any unit
+    assert parse_quantity("0", "s") == 0.0
+    assert parse_quantity("550 ns", "s", numbers="unit") == 550e-9
 
 
 @pytest.mark.parametrize("value, kind", [

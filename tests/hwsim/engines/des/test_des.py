@@ -89,10 +89,11 @@ def test_hash_lookup_double_buffering_beats_the_serial_sum_and_says_so():
     assert "pipelined with hash" in d.ops.set_index("op").loc["lookup", "notes"]
 
 
-def test_serial_des_reproduces_the_analytic_schedule_without_lookups():
+@pytest.mark.parametrize("kind", ["transformer", "linformer", "cosformer", "performer"])
+def test_serial_des_reproduces_the_analytic_schedule_without_lookups(kind):
     """One kernel at a time (overlap=False) and no lookups: the same launch pipeline, the same times."""
     for preset in PRESETS:
-        w = workloads.block("transformer", 256, 128)
+        w = workloads.block(kind, 256, 128)
         a, d = simulate(w, preset), simulate(w, preset, engine="des", overlap=False)
         assert d.latency_s == pytest.approx(a.latency_s, rel=1e-9), preset
         np.testing.assert_allclose(d.ops["time_s"], a.ops["time_s"], rtol=1e-9, atol=1e-15)
@@ -139,7 +140,7 @@ def test_qkv_lookups_share_the_banks_at_once_when_tables_are_resident():
 # ---- the Result contract ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("kind", ["memoryformer", "transformer"])
+@pytest.mark.parametrize("kind", ["memoryformer", "transformer", "linformer", "cosformer", "performer"])
 def test_every_preset_returns_the_analytic_columns(preset, kind):
     w = workloads.block(kind, 64, 32)
     a, d = simulate(w, preset), simulate(w, preset, engine="des")
@@ -264,22 +265,53 @@ def test_bad_options_are_reported():
     w = workloads.layer("linear", 16, 16, 16)
     with pytest.raises(ValueError, match="bucket_distribution"):
         simulate(w, "h200", engine="des", bucket_distribution="pareto")
-    with pytest.raises(ValueError, match="unknown DES option"):
-        simulate(w, "h200", engine="des", tile_size=3)
+    with pytest.raises(ValueError, match="unknown option.*tile_size for the des engine; options: .*tile_tokens"):
+        simulate(w, "h200", engine="des", tile_size=3)  # named, with the options allowed
     with pytest.raises(ValueError, match="time_attribution"):
         simulate(w, "h200", engine="des", time_attribution="first")
 
 
 # ---- plots, progress, interruption ------------------------------------------------------------------
 
-def test_plots_return_figures():
+def test_plots_show_every_kernel_and_the_busiest_bank():
+    """The Gantt chart's top panel holds one rectangle per kernel, spanning its start and end; the bank-load
+    figure marks each lookup op's busiest bank at its load over the mean. The figure is built from the
+    Result's tables, so they are the independent record to compare with."""
+    from matplotlib.collections import PolyCollection
+
     d = simulate(workloads.block("memoryformer", 128, 128), "lut-asic", engine="des")
-    for fig in (des_plots.bank_load_figure(d), des_plots.gantt_figure(d)):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        assert buf.tell() > 1000 and fig.axes
+    gantt = des_plots.gantt_figure(d)
+    (top,) = [c for c in gantt.axes[0].collections if isinstance(c, PolyCollection)]
+    boxes = np.array([p.vertices[:4] for p in top.get_paths()])  # x in us, y = row of the op
+    assert len(boxes) == len(d.kernels)
+    np.testing.assert_allclose(np.sort(boxes[:, :, 0].min(axis=1)), np.sort(d.kernels["start_s"] * 1e6), rtol=1e-9)
+    np.testing.assert_allclose(np.sort(boxes[:, :, 0].max(axis=1)), np.sort(d.kernels["end_s"] * 1e6), rtol=1e-9)
+    assert len(gantt.axes) == 2  # and the resources panel
+    banks = des_plots.bank_load_figure(d)
+    marks = [l for l in banks.axes[0].lines if l.get_marker() == "o"]
+    assert len(marks) == len(d.extra["bank_load"]) == 5
+    for mark, load in zip(marks, d.extra["bank_load"].values()):
+        assert mark.get_xdata()[0] == np.argmax(load)
+        assert mark.get_ydata()[0] == pytest.approx(load.max() / load.mean())
     fig = des_plots.gantt_figure(simulate(workloads.block("transformer", 64, 32), "h200"))  # analytic works too
     assert len(fig.axes) == 1
+
+
+def test_gantt_drawing_is_bounded_however_long_the_timeline():
+    """A timeline of 10^6 intervals (a long run on a GPU preset) is drawn as at most GANTT_PIXELS
+    rectangles per (resource, op) lane, never one per interval, and still covers every busy moment."""
+    from matplotlib.collections import PolyCollection
+
+    d = simulate(workloads.block("memoryformer", 64, 64), "h200", engine="des")
+    span = d.latency_s
+    starts = np.sort(np.random.default_rng(1).uniform(0, span, 10**6))
+    timeline = [("dram", f"op{i % 4}", s, s + span * 1e-7) for i, s in enumerate(starts.tolist())]
+    fig = des_plots.gantt_figure(replace(d, extra={**d.extra, "timeline": timeline}))
+    (boxes,) = [c for c in fig.axes[1].collections if isinstance(c, PolyCollection)]
+    assert len(boxes.get_paths()) <= 4 * des_plots.GANTT_PIXELS
+    x0 = min(p.vertices[:, 0].min() for p in boxes.get_paths())
+    x1 = max(p.vertices[:, 0].max() for p in boxes.get_paths())
+    assert x0 == pytest.approx(starts[0] * 1e6) and x1 == pytest.approx((starts[-1] + span * 1e-7) * 1e6)
 
 
 def test_progress_bar_text():
