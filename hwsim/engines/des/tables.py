@@ -24,7 +24,23 @@ class TableLoad:
         self.usable: list[tuple[float, float]] = []  # (time the bytes are in the banks, bytes loaded by then)
         self.start_s = self.end_s = None
         self.cut = None                               # buckets per table the op holds, decided at its start
-        self.step = env.event()                       # fires whenever a chunk arrives
+        self.waiters: list[tuple[float, object]] = []  # (bytes, event that fires once they have arrived)
+        self.done = env.event()                       # the loader is finished with this op
+
+    def arrived(self, env, nbytes: float):
+        """An event that fires once the first `nbytes` have arrived (at once if they have)."""
+        ev = env.event()
+        if self.loaded_bytes >= nbytes * (1 - 1e-12):
+            ev.succeed()
+        else:
+            self.waiters.append((nbytes, ev))
+        return ev
+
+    def wake(self) -> None:
+        ready = [w for w in self.waiters if self.loaded_bytes >= w[0] * (1 - 1e-12)]
+        for w in ready:
+            self.waiters.remove(w)
+            w[1].succeed()
 
     def usable_at(self, nbytes: float) -> float | None:
         """When the first `nbytes` are in the banks (None: not loaded yet)."""
@@ -48,9 +64,9 @@ def loader(env, m, loads: list[TableLoad], rate_bytes_per_s: float):
             yield env.timeout(max(m.dram.stream(env.now, nbytes, background=True) - env.now, 0.0))
             ld.loaded_bytes += nbytes
             ld.usable.append((env.now + m.dram.latency_s, ld.loaded_bytes))
-            ld.step.succeed()
-            ld.step = env.event()
+            ld.wake()
         ld.end_s = env.now + m.dram.latency_s
+        ld.done.succeed()
         m.timeline.add("dram", f"{ld.op} tables", ld.start_s, ld.end_s)
         if reserved > ld.loaded_bytes:  # the op decided to hold less: give the room back
             yield m.table_store.put(reserved - ld.loaded_bytes)
@@ -66,13 +82,14 @@ def decide(env, ld: TableLoad, loads: list[TableLoad], rate_bytes_per_s: float, 
             break
         backlog += max(other.target_bytes - other.loaded_bytes, 0.0)
     need = costs.cuts * costs.bucket_bytes
-    wait = np.empty(len(need))
-    for i, nbytes in enumerate(need):
-        t = ld.usable_at(nbytes) if nbytes > 0 else now
-        if t is not None:
-            wait[i] = max(t - now, 0.0)
-        else:
-            wait[i] = (backlog + nbytes - ld.loaded_bytes) / rate_bytes_per_s + latency_s
+    # arrived already: wait until it is usable; not yet: the loader's backlog, then the rest of it
+    wait = (backlog + np.maximum(need - ld.loaded_bytes, 0.0)) / rate_bytes_per_s + latency_s
+    if ld.usable:
+        times, loaded = np.array(ld.usable).T
+        i = np.searchsorted(loaded, need * (1 - 1e-12), side="left")
+        have = i < len(loaded)
+        wait[have] = np.maximum(times[np.minimum(i, len(loaded) - 1)][have] - now, 0.0)
+    wait[need <= 0] = 0.0
     ld.cut = costs.best(wait)
     ld.target_bytes = max(ld.loaded_bytes, ld.cut * costs.bucket_bytes)  # the loader stops at what is used
     return ld.cut
@@ -83,8 +100,8 @@ def wait_for_tables(env, kp, ld: TableLoad):
     need, t0 = ld.cut * ld.costs.bucket_bytes, env.now
     if need <= 0:
         return
-    while ld.loaded_bytes < need * (1 - 1e-12):
-        yield ld.step
+    if ld.loaded_bytes < need * (1 - 1e-12):
+        yield ld.arrived(env, need)
     t = ld.usable_at(need)
     if t > env.now:
         yield env.timeout(t - env.now)
@@ -94,7 +111,7 @@ def wait_for_tables(env, kp, ld: TableLoad):
 def free_tables(env, m, ld: TableLoad, op_done):
     """A finished op frees the banks its tables took."""
     yield op_done
-    while ld.end_s is None and ld.target_bytes > 0 and ld.start_s is not None:
-        yield ld.step
+    if ld.start_s is not None and ld.end_s is None:  # the loader's last piece for this op is on its way
+        yield ld.done
     if ld.loaded_bytes > 0:
         yield m.table_store.put(ld.loaded_bytes)
