@@ -5,23 +5,30 @@ charged for the time the device runs kernels."""
 from __future__ import annotations
 
 COMPONENTS = ("matrix", "vector", "hash", "dram", "sram", "lookup", "active")
+# lookup hardware (hwsim.engines.lookup_hw): reads inside a near-memory device, its adders, a host tier's
+# link and memory, a hot-row cache; the cost carries their joules (KernelCost.hw["<name>_energy_j"])
+HW_COMPONENTS = ("internal", "adders", "host", "hot_cache")
 
 
 def kernel_energy(cost, accel) -> dict[str, float]:
     """Dynamic energy of one kernel (a hwsim.engines.analytic.KernelCost) by component, joules."""
     k, e = cost.kernel, accel.energy
-    out = dict.fromkeys(COMPONENTS, 0.0)
+    out = dict.fromkeys(COMPONENTS + HW_COMPONENTS, 0.0)
     if k.unit == "matrix":
         mac = e.mac_j_per_flop
         out["matrix"] = k.flops * (mac[k.dtype] if k.dtype in mac else max(mac.values()))
     elif k.unit == "hash" and accel.compute.hash_unit is not None:
         out["hash"] = cost.hash_chunks * e.hash_per_chunk_j
-    else:  # vector work, and the weighted row sums of lookups that run on general cores
+    elif "adders_energy_j" not in (getattr(cost, "hw", None) or {}):  # (near memory: its own adders sum)
+        # vector work, and the weighted row sums of lookups that run on general cores
         out["vector"] = k.flops * e.vector_op_j_per_flop
     out["dram"] = cost.dram_bytes * accel.memory.dram.energy_per_byte_j
     out["sram"] = sram_energy(cost, accel.memory.sram)
     out["lookup"] = cost.lookup_accesses * accel.lookup.energy_per_access_j
     out["active"] = cost.busy_s * e.active_power_w
+    hw = getattr(cost, "hw", None) or {}
+    for comp in HW_COMPONENTS:
+        out[comp] = float(hw.get(f"{comp}_energy_j", 0.0))
     return out
 
 

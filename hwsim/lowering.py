@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from workloads.efficient import EFFICIENT_ATTENTION_KINDS, stages
 from workloads.op import DTYPE_BYTES, INDEX_DTYPE, Op, OpKind
 
-LOOKUP_IMPLS = ("embedding_bag", "gather_sum", "fused")
+LOOKUP_IMPLS = ("embedding_bag", "gather_sum", "fused", "table_stationary")
 LOWERINGS = ("torch", "fused")
 
 # Threads of one program of the fused Triton Memory Layer kernel (Triton's default num_warps = 4).
@@ -218,6 +218,8 @@ def torch_lookup_kernels(op: Op, impl: str, block_d: int = 128, simt: bool = Tru
         return [Kernel(op.name, op.name, "lookup", op.dtype, op.flops, 0, out,
                        gather=lookup_gather(op, access_bytes=seg, chains=progs),
                        extra={"program_threads": FUSED_PROGRAM_THREADS})]
+    if impl == "table_stationary":
+        return table_stationary_kernels(op)
     raise ValueError(f"lookup impl must be one of {LOOKUP_IMPLS}, given {impl!r}")
 
 
@@ -398,3 +400,21 @@ def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block
         kernels += (lower_torch(op, lookup_impl, block_d, simt, cores) if lowering == "torch"
                     else lower_fused(op, has_hash_unit))
     return kernels
+
+
+# --- table-stationary lookups (issue 11; costed by hwsim.engines.lookup_hw) --------------------------
+
+def table_stationary_kernels(op: Op) -> list[Kernel]:
+    """A Memory Layer with the tables held still and the tokens moving (a GPU dataflow): a counting sort
+    buckets the (token, weight) pairs by table (a histogram pass and a scatter pass over the codes, int32
+    token ids out), then one kernel holds table slices in shared memory, walks the lists and scatter-adds
+    fp32 partial sums (its table reads, slices and partial sums are costed by hwsim.engines.lookup_hw),
+    then the fp32 sums are cast to the output dtype."""
+    n, k, h = op.dims["tokens"], op.dims["chunks"], op.dims["width"]
+    b, i64, i32, f32 = _b(op.dtype), DTYPE_BYTES[INDEX_DTYPE], 4, 4
+    rows = op.table.rows_per_table
+    bucket = Kernel(f"{op.name}:bucket", op.name, "vector", op.dtype, 2 * n * k, 2 * n * k * (i64 + b),
+                    n * k * (i32 + b) + k * rows * i32)
+    main = Kernel(f"{op.name}:table_stationary", op.name, "lookup", op.dtype, op.flops, n * k * (i32 + b), n * h * f32,
+                  gather=lookup_gather(op), extra={"impl": "table_stationary", "width": h})
+    return [bucket, main, _elementwise(op, "cast_sums", n * h, f32, b)]

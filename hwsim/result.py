@@ -6,7 +6,10 @@ from typing import Mapping
 
 OP_COLUMNS = ("op", "kind", "time_s", "busy_s", "launch_stall_s", "bound", "flops", "flops_paper", "dram_bytes",
               "sram_bytes", "lookup_bytes", "energy_j", "dynamic_energy_j", "static_energy_j", "kernels",
-              "compute_s", "dram_s", "sram_s", "banks_s", "latency_s", "notes")
+              "compute_s", "dram_s", "sram_s", "banks_s", "latency_s", "notes",
+              # lookup hardware (hwsim.engines.lookup_hw): dram_bytes are bytes over the DRAM bus; these are
+              # table bytes read inside a near-memory device, over a host tier's link, from a hot-row cache
+              "internal_bytes", "host_bytes", "hot_cache_bytes")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,13 @@ class Result:
 
     @property
     def dram_bytes(self) -> float:
+        """Bytes that cross the DRAM bus (reads inside a near-memory device are internal_bytes)."""
         return float(self.ops["dram_bytes"].sum())
+
+    @property
+    def internal_bytes(self) -> float:
+        """Table bytes read inside the memory by near-memory units (never crossing the bus)."""
+        return float(self.ops["internal_bytes"].sum()) if "internal_bytes" in self.ops else 0.0
 
     def bound_shares(self) -> dict[str, float]:
         """Share of the time each bound label accounts for."""
@@ -64,5 +73,6 @@ class Result:
                 "layers": layers, "latency_s": self.latency_s * layers, "energy_j": self.energy_j * layers,
                 "dynamic_energy_j": self.dynamic_energy_j * layers, "static_energy_j": self.static_energy_j * layers,
                 "flops": self.flops * layers, "flops_paper": self.flops_paper * layers,
-                "dram_bytes": self.dram_bytes * layers, "kernels": int(self.ops["kernels"].sum()) * layers,
+                "dram_bytes": self.dram_bytes * layers, "internal_bytes": self.internal_bytes * layers,
+                "kernels": int(self.ops["kernels"].sum()) * layers,
                 "main_bound": next(iter(self.bound_shares()), ""), "area_mm2": self.area_mm2}

@@ -13,7 +13,7 @@ _WHERE = {"KVCache": "attention", "MemoryLayer": "memory_layer", "MemoryBlock": 
           "RMSNorm": "norms", "NORMS": "norms",
           **{n: "baselines" for n in ("LinformerBlock", "LinformerConfig", "CosFormerBlock", "CosFormerConfig",
                                       "PerformerBlock", "PerformerConfig")}}
-_SUBMODULES = ("attention", "baselines", "custom_ops", "efficient_attention", "memory_layer", "memoryformer", "norms",
+_SUBMODULES = ("attention", "baselines", "custom_ops", "dims", "efficient_attention", "memory_layer", "memoryformer", "norms",
                "presets", "rotary",
                "transformer")
 

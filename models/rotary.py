@@ -15,22 +15,13 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import register_flop_formula
 
+from models.dims import rotary_dims  # noqa: F401  (the rule lives where workloads can read it)
+
 ROTARY_BASE = 10000.0
 # Exact FLOPs: 3.5 per rotated element, 7 per pair (x_i, x_i+r/2): two * cos, two * sin, two adds and the
 # negation rotate_half applies to one of the two. The cos/sin tables are cached in a model (computed once,
 # not per call) and the passed-through dims are copies. workloads.flops holds the same count (tested).
 ROTARY_FLOPS_PER_ROTATED_PAIR = 7
-
-
-def rotary_dims(head_dim: int, rotary_pct) -> int:
-    """int(head_dim * rotary_pct), as gpt-neox; 0 turns rotary off. Must be even (rotate_half halves it)."""
-    if isinstance(rotary_pct, bool) or not isinstance(rotary_pct, (int, float)) or not 0 <= rotary_pct <= 1:
-        raise ValueError(f"rotary_pct must be a number in [0, 1] (0 = no rotary), given {rotary_pct!r}")
-    dims = int(head_dim * rotary_pct)
-    if rotary_pct > 0 and (dims < 2 or dims % 2):
-        raise ValueError(f"rotary_pct={rotary_pct} of head_dim={head_dim} gives {dims} rotary dims; rotate_half "
-                         f"needs an even number of at least 2")
-    return dims
 
 
 def cos_sin(seq_len: int, dims: int, base: float, dtype, device, start: int = 0):

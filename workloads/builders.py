@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from workloads import flops as F
 from workloads.op import INDEX_DTYPE, Op, OpKind, TableGeometry, Workload, dtype_bytes
+from models.dims import rotary_dims
 
 MAX_TAU = 20
 
@@ -300,17 +301,6 @@ BLOCK_VARIANTS = {"released": {"transformer": {}, "memoryformer": {}}, "paper": 
 def default_heads(hidden_size: int) -> int:
     """Pythia's head size is 64 (d 512 / 8 heads, 768 / 12, 1024 / 16)."""
     return max(1, hidden_size // 64)
-
-
-def rotary_dims(head_dim: int, rotary_pct) -> int:
-    """int(head_dim * rotary_pct), as gpt-neox (the same rule and checks as models.rotary.rotary_dims)."""
-    if isinstance(rotary_pct, bool) or not isinstance(rotary_pct, (int, float)) or not 0 <= rotary_pct <= 1:
-        raise ValueError(f"rotary_pct must be a number in [0, 1] (0 = no rotary), given {rotary_pct!r}")
-    dims = int(head_dim * rotary_pct)
-    if rotary_pct > 0 and (dims < 2 or dims % 2):
-        raise ValueError(f"rotary_pct={rotary_pct} of head_dim={head_dim} gives {dims} rotary dims; rotate_half "
-                         f"needs an even number of at least 2")
-    return dims
 
 
 def options_for(kind: str, options: dict) -> dict:

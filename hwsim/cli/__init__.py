@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.cli import area, calibrate, explore, generate, paper, sim, validate
+from hwsim.cli import area, calibrate, explore, generate, paper, sim, validate, verdict
 from hwsim.cli.args import Parser
 from hwsim.io import files
 from hwsim.io.interrupts import recording_sigint
 
-GROUPS = (paper, sim, validate, area, explore, calibrate, generate)
+GROUPS = (paper, sim, validate, area, explore, calibrate, generate, verdict)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,18 @@ def add_model(p, default, help=None):
 
 DES_FLAGS = {"bucket_distribution": "--bucket-distribution", "zipf_exponent": "--zipf-exponent", "seed": "--seed",
              "coarse": "--coarse"}
+# the bucket law: the DES draws from it; the analytic engine takes its expectation where lookup hardware
+# (hwsim.engines.lookup_hw) depends on it
+LAW_FLAGS = ("bucket_distribution", "zipf_exponent")
+
+
+def _law_used(args, accels) -> bool:
+    """Does the analytic engine use the bucket law in this run? Near-memory units, hot-row caches, the
+    table-stationary dataflow and the sram / host tiers take their expected loads, hits and distinct rows
+    from it; every other lookup takes uniform buckets."""
+    return (getattr(args, "hot_cache_bytes", None) is not None or getattr(args, "lookup_impl", None) == "table_stationary"
+            or getattr(args, "table_tier", None) in ("sram", "host")
+            or any(a.lookup.placement == "near_memory" or a.lookup.hot_cache is not None for a in accels))
 
 
 def add_sim_options(p, engine=True):
@@ -40,22 +52,39 @@ def add_sim_options(p, engine=True):
         p.add_argument("--engine", choices=["analytic", "des"], default="analytic")
     p.add_argument("--mode", choices=["eager", "graph"], help="launch mode (default: the accelerator's)")
     p.add_argument("--lowering", choices=["torch", "fused"], help="op-to-kernel lowering (default: the accelerator's)")
-    p.add_argument("--lookup-impl", dest="lookup_impl", choices=["embedding_bag", "gather_sum", "fused"],
-                   help="lookup kernel for the torch lowering (default embedding_bag)")
+    p.add_argument("--lookup-impl", dest="lookup_impl",
+                   choices=["embedding_bag", "gather_sum", "fused", "table_stationary"],
+                   help="lookup kernel for the torch lowering (default embedding_bag; table_stationary: table "
+                        "slices held in shared memory, tokens bucketed by table)")
     p.add_argument("--bank-mapping", dest="bank_mapping", choices=["interleaved", "by_table", "hashed"],
                    help="where table rows live in lookup banks (on-chip or near-memory lookups; default interleaved)")
     p.add_argument("--tables-resident", dest="tables_resident", action="store_true", default=None,
                    help="on-chip lookup memories: the tables are already in the banks (default: they stream in "
                         "from DRAM once per forward pass)")
+    add_lookup_hw_options(p)
     add_block_options(p)
     if engine:
         p.add_argument("--bucket-distribution", dest="bucket_distribution", choices=["uniform", "zipf"],
-                       help="DES without index streams: how buckets are drawn (default uniform)")
+                       help="bucket law without index streams: drawn by the DES, expected by the analytic engine "
+                            "(distinct rows, hot-row hits; default uniform)")
         p.add_argument("--zipf-exponent", dest="zipf_exponent", type=float,
-                       help="DES with --bucket-distribution zipf: the exponent (default 1.1)")
+                       help="with --bucket-distribution zipf: the exponent (default 1.1)")
         p.add_argument("--seed", type=int, help="DES: seed for drawn buckets")
         p.add_argument("--coarse", action="store_true", default=None,
                        help="DES: batch lookups per bank per tile (faster)")
+
+
+def add_lookup_hw_options(p):
+    """Lookup hardware (hwsim.engines.lookup_hw): table precision, tier, hot-row cache."""
+    p.add_argument("--table-dtype", dest="table_dtype", choices=["fp32", "bf16", "fp16", "fp8", "int8"],
+                   help="bytes per table element (default: the model's dtype; accuracy is not modelled)")
+    p.add_argument("--table-tier", dest="table_tier", choices=["sram", "dram", "host", "auto"],
+                   help="where the model's tables live (default: the accelerator's lookup placement; auto: the "
+                        "nearest tier that holds all layers' tables)")
+    p.add_argument("--hot-cache", dest="hot_cache_bytes", metavar="BYTES",
+                   help='a hot-row cache of this capacity, e.g. "8 MiB" (default: the accelerator\'s, if any)')
+    p.add_argument("--hot-cache-policy", dest="hot_cache_policy", choices=["lru", "static_top_k"],
+                   help="hot-row cache policy (default lru)")
 
 
 def add_block_options(p):
@@ -167,15 +196,21 @@ def sim_options(args, accels=(), command: str = "hwsim", traced: bool = False) -
     engine = getattr(args, "engine", "analytic")
     given = {key: getattr(args, key, None) for key in DES_FLAGS}
     given = {k: v for k, v in given.items() if v is not None}
+    law = {k: v for k, v in given.items() if k in LAW_FLAGS}
+    if engine != "des" and _law_used(args, accels):  # the analytic engine's expectations take the law
+        given = {k: v for k, v in given.items() if k not in LAW_FLAGS}
+    else:
+        law = {}
     if given and engine != "des":
         flag = DES_FLAGS[next(iter(given))]
         raise ValueError(f"{flag}: only the DES draws buckets or tiles lookups; add --engine des (the analytic "
                          "engine takes the expected load of uniform buckets)")
-    if "zipf_exponent" in given and given.get("bucket_distribution") != "zipf":
+    both = {**given, **law}
+    if "zipf_exponent" in both and both.get("bucket_distribution") != "zipf":
         raise ValueError(f"--zipf-exponent: applies to --bucket-distribution zipf, given "
-                         f"{given.get('bucket_distribution', 'uniform (the default)')}")
+                         f"{both.get('bucket_distribution', 'uniform (the default)')}")
     if traced:
-        drawn = [DES_FLAGS[k] for k in ("bucket_distribution", "zipf_exponent", "seed") if k in given]
+        drawn = [DES_FLAGS[k] for k in ("bucket_distribution", "zipf_exponent", "seed") if k in both]
         if drawn:
             raise ValueError(f"{drawn[0]}: the traced block's lookups replay their own index streams, no buckets "
                              "are drawn; drop --traced or this flag")
@@ -191,16 +226,30 @@ def sim_options(args, accels=(), command: str = "hwsim", traced: bool = False) -
         _ignored_on(accels, lambda a: a.lookup.placement == "on_chip", "--tables-resident",
                     "applies to on-chip lookup memories",
                     lambda a: f"{a.name} keeps its tables in DRAM (lookup.placement: {a.lookup.placement})", command)
+    if getattr(args, "hot_cache_bytes", None) is not None:
+        _ignored_on(accels, lambda a: a.lookup.placement != "on_chip", "--hot-cache",
+                    "applies to table rows read from DRAM or near memory",
+                    lambda a: f"{a.name} reads its rows from on-chip lookup banks (lookup.placement: on_chip)", command)
     if getattr(args, "bank_mapping", None) is not None:
         _ignored_on(accels, lambda a: a.lookup.placement in ("on_chip", "near_memory"), "--bank-mapping",
                     "applies to lookup banks (on-chip or near-memory lookups)",
                     lambda a: f"{a.name} reads table rows from DRAM through a cache (lookup.placement: "
                               f"{a.lookup.placement})", command)
     opts = {}
-    for key in ("mode", "lowering", "lookup_impl", "bank_mapping", "tables_resident"):
+    for key in ("mode", "lowering", "lookup_impl", "bank_mapping", "tables_resident", "table_dtype", "table_tier",
+                "hot_cache_policy"):
         v = getattr(args, key, None)
         if v is not None:
             opts[key] = v
+    cache = getattr(args, "hot_cache_bytes", None)
+    if cache is not None:
+        from hwsim.config.units import UnitError, parse_quantity
+
+        try:
+            opts["hot_cache_bytes"] = parse_quantity(cache, "bytes", "--hot-cache", sign="nonnegative")
+        except UnitError as e:
+            raise ValueError(str(e)) from None
+    opts.update(law)  # the bucket law: drawn by the DES, expected by the analytic engine
     if engine == "des":
         opts.update(given)
     return opts

@@ -85,8 +85,9 @@ def simulate(args) -> int:
         print(_op_table(r))
         s, m = r.summary(), r.summary(layers=preset.layers)
         print(f"block: {fmt_time(s['latency_s'])}, {fmt_energy(s['energy_j'])}, {fmt_flops(s['flops'])} "
-              f"({fmt_flops(s['flops_paper'])} paper convention), DRAM {fmt_bytes(s['dram_bytes'])}; "
-              f"main bound: {s['main_bound']}")
+              f"({fmt_flops(s['flops_paper'])} paper convention), DRAM {fmt_bytes(s['dram_bytes'])}"
+              + (f" over the bus, {fmt_bytes(s['internal_bytes'])} inside the memory" if s["internal_bytes"] else "")
+              + f"; main bound: {s['main_bound']}")
         print(f"model ({preset.layers} blocks, no embeddings or head): {fmt_time(m['latency_s'])}, "
               f"{fmt_energy(m['energy_j'])}")
         for line in r.extra.get("explanations", []):
@@ -148,7 +149,8 @@ def compare_rows(accels, transformer: str, memoryformer: str, seq_len: int, batc
             continue
         for w in blocks.values():
             check_des_fits(w, accel, engine)
-        res = {p: hwsim.simulate(w, accel, engine=engine, **opts) for p, w in blocks.items()}
+        res = {p: hwsim.simulate(w, accel, engine=engine, layers=models.get_preset(p).layers, **opts)
+               for p, w in blocks.items()}
         t, m = res[transformer], res[memoryformer]
         rows.append({"accelerator": accel.name, "transformer": transformer, "memoryformer": memoryformer,
                      "seq_len": seq_len, "batch": batch, "phase": phase, "kv_len": kv_len if phase == "decode" else 0,

@@ -28,6 +28,10 @@ refused as likely unit mistakes (hwsim/config/plausible.py). The mapping:
     lookup.access_latency             lookup.access_latency_s                 s
     lookup.energy_per_access          lookup.energy_per_access_j              J
     lookup.gather_efficiency          lookup.gather_efficiency: (GatherPoint(row_bytes, fraction), ...)
+    lookup.near_memory.clock / internal_bandwidth / command_bytes / internal_energy_per_byte /
+      energy_per_mac / lanes / scope  -> clock_hz, *_bytes_per_s, *_bytes, *_j (optional section)
+    lookup.hot_cache.capacity / bandwidth / latency / energy_per_byte / policy (optional section)
+    memory.host.capacity / bandwidth / latency / energy_per_byte / access_granularity (optional tier)
     runtime.launch_overhead_eager / launch_overhead_graph / min_kernel_time -> *_s   s
     energy.idle_power                 energy.idle_power_w                     W
     energy.mac.{dtype}                energy.mac_j_per_flop[dtype]            J/FLOP
@@ -45,6 +49,13 @@ What the numbers mean, where the engines need to agree:
     `near_memory` = logic beside the DRAM banks. `gather_efficiency` points are (row size, fraction
     of `dram.bandwidth` reached by random reads of rows that size, reads alone: the kernel's streamed
     reads and writes are charged on top at `dram.efficiency`).
+  - Lookup hardware (hwsim.engines.lookup_hw): with `near_memory`, `banks` are the memory-side units
+    (adders beside a bank pair, bank group or channel), each reading `bank_width` bytes per cycle of
+    `near_memory.clock`; `capacity` is the memory they can sum from (e.g. the PIM dies of a stack). Rows
+    read inside the memory cost `near_memory.internal_energy_per_byte` (not `energy_per_access`), the
+    adds `energy_per_mac` per element; only commands and the summed rows cross the DRAM bus.
+    `hot_cache` is a cache of hot table rows (RecNMP's RankCache, a software cache as Fleche's);
+    `memory.host` is a tier beyond the device's DRAM (host memory over PCIe / CXL) that may hold tables.
   - `runtime.launch_overhead_{eager,graph}` is host and driver time per kernel in that mode;
     `min_kernel_time` is the shortest time a kernel occupies the device.
   - `clock`: the peak FLOP rates are the datasheet totals at this clock and `compute.matrix.cores`; the
@@ -77,7 +88,8 @@ from .plausible import implausible
 from .units import fmt_bandwidth, fmt_bytes, fmt_flop_rate, fmt_time
 
 __all__ = ["Accelerator", "Compute", "MatrixUnit", "VectorUnit", "HashUnit", "Memory", "Dram", "SramLevel",
-           "Lookup", "GatherPoint", "Runtime", "Energy", "Area", "DtypeMap", "DTYPES", "ConfigError", "Problem",
+           "Lookup", "NearMemory", "HotCache", "HostTier", "GatherPoint", "Runtime", "Energy", "Area", "DtypeMap",
+           "DTYPES", "ConfigError", "Problem",
            "load_accelerator", "validate_accelerator", "list_presets", "override", "PRESET_DIR"]
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -178,6 +190,7 @@ class SramLevel(_Part):
 class Memory(_Part):
     dram: Dram
     sram: tuple[SramLevel, ...]  # ordered from the level nearest DRAM to the one nearest compute
+    host: HostTier | None = None  # optional tier beyond DRAM for tables (hwsim.engines.lookup_hw)
 
     @model_validator(mode="after")
     def _unique_names(self):
@@ -191,6 +204,39 @@ class Memory(_Part):
         return self
 
 
+class NearMemory(_Part):
+    """Memory-side adders (hwsim.engines.lookup_hw). The host sends one (row id, weight) command per row;
+    each unit reads its rows from its own banks and sums them; only the summed row crosses the bus."""
+    clock_hz: Hertz = Field(alias="clock")                     # clock of the memory-side logic
+    lanes: Count                                               # elements one unit multiply-adds per cycle
+    command_bytes: Bytes = Field(alias="command_bytes")        # bus bytes per (row id, weight) command
+    internal_energy_per_byte_j: JoulesPerByte = Field(alias="internal_energy_per_byte")
+    energy_per_mac_j: Joules = Field(alias="energy_per_mac")   # one element's multiply-add in a unit
+    # stated internal bandwidth; None: banks x bank_width x clock
+    internal_bandwidth_bytes_per_s: Bandwidth | None = Field(None, alias="internal_bandwidth")
+    scope: Annotated[Literal["bank", "bank_group", "channel", "rank"],
+                     choice("bank", "bank_group", "channel", "rank")] = "bank_group"
+
+
+class HotCache(_Part):
+    """A cache of hot table rows in front of wherever the rows live (hwsim.engines.reuse for hit rates)."""
+    capacity_bytes: Bytes = Field(alias="capacity")
+    policy: Annotated[Literal["lru", "static_top_k"], choice("lru", "static_top_k")] = "lru"
+    bandwidth_bytes_per_s: Bandwidth = Field(alias="bandwidth")
+    latency_s: Seconds = Field(alias="latency")
+    energy_per_byte_j: JoulesPerByte = Field(alias="energy_per_byte")
+
+
+class HostTier(_Part):
+    """Memory beyond the device's DRAM (host DDR over PCIe, a CXL expander) that may hold the tables."""
+    name: Text = "host"
+    capacity_bytes: Bytes = Field(alias="capacity")
+    bandwidth_bytes_per_s: Bandwidth = Field(alias="bandwidth")   # one direction of the link
+    latency_s: Seconds = Field(alias="latency")                   # loaded, request to data
+    energy_per_byte_j: JoulesPerByte = Field(alias="energy_per_byte")  # link plus the far DRAM
+    access_granularity_bytes: Bytes = Field(64.0, alias="access_granularity")  # smallest read moved
+
+
 class Lookup(_Part):
     placement: Annotated[Literal["on_chip", "off_chip_cached", "near_memory"],
                          choice("on_chip", "off_chip_cached", "near_memory")]
@@ -200,6 +246,8 @@ class Lookup(_Part):
     access_latency_s: Seconds = Field(alias="access_latency")
     energy_per_access_j: Joules = Field(alias="energy_per_access")
     gather_efficiency: GatherCurve | None = None
+    near_memory: NearMemory | None = None  # memory-side adders (placement near_memory); None: defaults
+    hot_cache: HotCache | None = None      # a hot-row cache in front of the rows' home
 
     @model_validator(mode="after")
     def _consistent(self):

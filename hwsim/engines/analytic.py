@@ -26,7 +26,7 @@ cannot start a kernel before it is launched; replayed graphs pay `graph_launch` 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hwsim.engines import lookups
 from hwsim.engines.gather import gather_efficiency  # noqa: F401  (the DES imports it from here)
@@ -48,6 +48,9 @@ class KernelCost:
     notes: str = ""
     level_bytes: tuple = ()   # bytes each SRAM level moves (memory.sram order): its roofline term
     served_bytes: tuple = ()  # how sram_bytes splits over the levels (energy)
+    # lookup hardware (hwsim.engines.lookup_hw): internal_bytes, host_bytes, hot_cache_bytes and their
+    # energies by component (*_energy_j), for hwsim.energy and the Result columns
+    hw: dict = field(default_factory=dict)
 
 
 def scratchpad_bytes(accel) -> float:
@@ -150,6 +153,8 @@ def kernel_cost(k: Kernel, accel, stream=None, bank_mapping: str = "interleaved"
                 tables_resident: bool = False) -> KernelCost:
     """Cost of one kernel alone. A kernel whose activations may stay in a scratchpad runs the faster
     of the two ways (a compiler keeps them on chip only where that pays)."""
+    if k.extra.get("lookup_hw"):  # issue 11: near memory, table tiers, hot-row caches, table-stationary
+        return _lookup_hw_cost(k, accel, stream, bank_mapping, tables_resident)
     stats = lookups.gather_stats(k, accel, stream, bank_mapping) if k.gather is not None else None
     cost = _cost(k, accel, stats, tables_resident, onchip=False)
     if (k.onchip_read_bytes or k.onchip_write_bytes) and _scratchpad(accel) is not None:
@@ -222,6 +227,31 @@ def _cost(k: Kernel, accel, stats, tables_resident: bool, onchip: bool) -> Kerne
         busy, bound = accel.runtime.min_kernel_time_s, "min_kernel"
     return KernelCost(k, terms, busy, bound, dram_bytes, sum(served), accesses, chunks, notes,
                       tuple(through), tuple(served))
+
+
+def _lookup_hw_cost(k: Kernel, accel, stream, bank_mapping: str, tables_resident: bool) -> KernelCost:
+    """A lookup kernel hwsim.engines.lookup_hw costs, with the pipeline fill and shortest kernel as here."""
+    from hwsim.engines import lookup_hw
+
+    c = lookup_hw.cost(k, accel, stream, bank_mapping, tables_resident)
+    levels = accel.memory.sram
+    # everything that crosses the memory bus passes the level nearest DRAM too, beside what that level
+    # serves itself: its roofline, as for the other kernels
+    through = c.sram_bytes + c.dram_bytes
+    terms = dict(c.terms)
+    if levels:
+        terms["sram"] = max(terms.get("sram", 0.0), through / levels[0].bandwidth_bytes_per_s)
+    bound = max(terms, key=terms.get)
+    busy = max(terms.values()) + accel.memory.dram.latency_s
+    if busy < accel.runtime.min_kernel_time_s:
+        busy, bound = accel.runtime.min_kernel_time_s, "min_kernel"
+    # per level, as the other kernels: what passes (roofline) and what the level serves itself (energy)
+    pad = [0.0] * (len(levels) - 1)
+    level_bytes = tuple([through] + pad) if levels else ()
+    served = tuple([c.sram_bytes] + pad) if levels else ()
+    return KernelCost(kernel=k, terms_s=terms, busy_s=busy, bound=bound, dram_bytes=c.dram_bytes,
+                      sram_bytes=c.sram_bytes, lookup_accesses=c.accesses, hash_chunks=0.0, notes=c.notes, hw=c.hw,
+                      level_bytes=level_bytes, served_bytes=served)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from hwsim.energy import kernel_energy
 from hwsim.engines.analytic import TERMS as terms
 from hwsim.result import OP_COLUMNS, Result
 
+HW_BYTES = ("internal_bytes", "host_bytes", "hot_cache_bytes")  # lookup hardware (hwsim.engines.lookup_hw)
+
 
 def assemble(workload, accel, engine: str, opts, sched, energy_fn=kernel_energy, extra=None, time_s=None) -> Result:
     """Per-op rows from scheduled kernels (shared by the engines so both report the same way).
@@ -26,16 +28,18 @@ def assemble(workload, accel, engine: str, opts, sched, energy_fn=kernel_energy,
                "end_s": s.end_s, "time_s": charged, "busy_s": c.busy_s, "launch_stall_s": s.stall_s,
                "bound": c.bound, "dram_bytes": c.dram_bytes, "sram_bytes": c.sram_bytes,
                "lookup_bytes": c.lookup_accesses * accel.lookup.bank_width_bytes, "dynamic_energy_j": dyn,
+               **{key: float(getattr(c, "hw", {}).get(key, 0.0)) for key in HW_BYTES},
                **{f"{t}_s": c.terms_s[t] for t in terms}, "notes": c.notes,
                **{f"{comp}_energy_j": v for comp, v in energy.items()}}
         krows.append(row)
         prev_end = max(prev_end, s.end_s)
         agg = per_op.setdefault(c.kernel.op, {"time_s": 0.0, "busy_s": 0.0, "launch_stall_s": 0.0, "dram_bytes": 0.0,
                                               "sram_bytes": 0.0, "lookup_bytes": 0.0, "dynamic_energy_j": 0.0,
+                                              **dict.fromkeys(HW_BYTES, 0.0),
                                               "kernels": 0, "notes": [], "max_busy": -1.0, "bound": "none",
                                               **{f"{t}_s": 0.0 for t in terms}})
         for key in ("time_s", "busy_s", "launch_stall_s", "dram_bytes", "sram_bytes", "lookup_bytes",
-                    "dynamic_energy_j", *(f"{t}_s" for t in terms)):
+                    "dynamic_energy_j", *(f"{t}_s" for t in terms), *HW_BYTES):
             agg[key] += row[key]
         agg["kernels"] += 1
         if c.notes:
@@ -58,6 +62,7 @@ def assemble(workload, accel, engine: str, opts, sched, energy_fn=kernel_energy,
                      "lookup_bytes": agg["lookup_bytes"], "energy_j": agg["dynamic_energy_j"] + idle_w * agg["time_s"],
                      "dynamic_energy_j": agg["dynamic_energy_j"], "static_energy_j": idle_w * agg["time_s"],
                      "kernels": agg["kernels"], **{f"{t}_s": agg[f"{t}_s"] for t in terms},
+                     **{key: agg[key] for key in HW_BYTES},
                      "notes": "; ".join(agg["notes"])})
     ops = pd.DataFrame(rows, columns=list(OP_COLUMNS))
     return Result(workload.name, accel.name, engine, ops, pd.DataFrame(krows), dict(opts), extra or {},

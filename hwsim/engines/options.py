@@ -1,6 +1,7 @@
 """Engine options shared by both engines: checked once, with the allowed values named in the error."""
 from __future__ import annotations
 
+from hwsim.engines import lookup_hw
 from hwsim.engines.banks import BANK_MAPPINGS
 from hwsim.lowering import LOOKUP_IMPLS, LOWERINGS
 
@@ -8,7 +9,10 @@ MODES = ("eager", "graph")
 
 
 def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag", block_d=128,
-                    bank_mapping="interleaved", host_head_start_s=0.0, tables_resident=False) -> dict:
+                    bank_mapping="interleaved", host_head_start_s=0.0, tables_resident=False, table_dtype=None,
+                    table_tier=None, hot_cache_bytes=None, hot_cache_policy=None, bucket_distribution="uniform",
+                    zipf_exponent=1.1) -> dict:
+    """table_dtype ... zipf_exponent: the lookup-hardware options (hwsim.engines.lookup_hw.check_options)."""
     mode = mode or accel.runtime.mode
     lowering = lowering or accel.runtime.lowering
     for name, value, allowed in [("mode", mode, MODES), ("lowering", lowering, LOWERINGS),
@@ -20,4 +24,6 @@ def resolve_options(accel, mode=None, lowering=None, lookup_impl="embedding_bag"
     if host_head_start_s < 0:
         raise ValueError(f"host_head_start_s must be >= 0, given {host_head_start_s!r}")
     return dict(mode=mode, lowering=lowering, lookup_impl=lookup_impl, block_d=block_d, bank_mapping=bank_mapping,
-                host_head_start_s=host_head_start_s, tables_resident=bool(tables_resident))
+                host_head_start_s=host_head_start_s, tables_resident=bool(tables_resident),
+                **lookup_hw.check_options(table_dtype, table_tier, hot_cache_bytes, hot_cache_policy,
+                                          bucket_distribution, zipf_exponent))

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.engines.assemble import assemble
+from hwsim.engines.lookup_hw import adapt
 from hwsim.lowering import lower
 from hwsim.result import Result
 
 
 def lower_for(workload, accel, opts) -> list:
     """The workload's kernels on this accelerator, with these options: what every analytic path costs."""
-    return lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                 opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores,
-                 scratchpad_bytes=scratchpad_bytes(accel))
+    kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
+                    opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores,
+                    scratchpad_bytes=scratchpad_bytes(accel))
+    return adapt(kernels, workload, accel, opts)  # lookup hardware (issue 11)
 
 
 def kernel_costs(workload, accel, opts) -> list:

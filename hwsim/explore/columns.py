@@ -11,7 +11,7 @@ KIND_TIME_COLUMNS = tuple(f"time_{k.value}_s" for k in OpKind)
 PRE_COLUMNS = ("area_mm2", "tables_fit")
 OUTPUT_COLUMNS = ("latency_s", "energy_j", "flops", "dram_bytes", "bound", *KIND_TIME_COLUMNS)
 OPTION_TYPES = {"mode": "string", "lowering": "string", "lookup_impl": "string", "bank_mapping": "string",
-                "tables_resident": "bool"}
+                "tables_resident": "bool", "table_dtype": "string", "table_tier": "string", "hot_cache_policy": "string"}
 
 
 def column_types(spec) -> dict[str, str]:

@@ -22,6 +22,7 @@ from hwsim.area import area_mm2
 from hwsim.config import ConfigError
 from hwsim.energy import kernel_energy
 from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
+from hwsim.engines.lookup_hw import adapt_key, place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import AccelBuilder
 from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
@@ -37,7 +38,8 @@ def tables_fit(workload, accel, tables_resident: bool, layers: int) -> bool:
     """Do the lookup tables fit where the placement keeps them?
     on_chip: the lookup memory loads one op's tables per pass, so the largest op's tables must fit its capacity
     (with tables_resident, every table of every layer stays there, so all of them must);
-    off_chip_cached and near_memory: tables live in DRAM, so all layers' tables must fit the DRAM capacity."""
+    near_memory: all layers' tables must fit where the memory-side units can sum them (lookup.capacity);
+    off_chip_cached: tables live in DRAM, so all layers' tables must fit the DRAM capacity."""
     tables = [op.table.total_bytes for op in workload.ops if op.table is not None]
     if not tables:
         return True
@@ -45,6 +47,8 @@ def tables_fit(workload, accel, tables_resident: bool, layers: int) -> bool:
     if lk.placement == "on_chip":
         need = sum(tables) * layers if tables_resident else max(tables)
         return need <= lk.capacity_bytes
+    if lk.placement == "near_memory":
+        return sum(tables) * layers <= lk.capacity_bytes
     return sum(tables) * layers <= accel.memory.dram.capacity_bytes
 
 
@@ -143,8 +147,11 @@ class Evaluator:
             row["area_mm2"] = self.area(accel, (point["base"], *(point[n] for n, _ in self.accel_axes)))
             wkey = tuple(point[k] for k in BUILD_KEY)
             w = self.workload(wkey)
-            opts = resolve_options(accel, **{k: point[k] for k in self.option_names})
-            row["tables_fit"] = tables_fit(w, accel, opts["tables_resident"], point["layers"])
+            # a whole model step (scope model) already holds every layer's tables
+            layers = 1 if point.get("scope") == "model" else point["layers"]
+            opts = place_tables(w, accel, resolve_options(accel, **{k: point[k] for k in self.option_names}),
+                                layers)
+            row["tables_fit"] = tables_fit(w, accel, opts["tables_resident"], layers)
             if all(holds(c, row) for c in self.pre):
                 row.update(totals(w, accel, opts, self.lowering(wkey, w, accel, opts)))
                 row["feasible"] = all(holds(c, row) for c in self.post)
@@ -186,7 +193,8 @@ class Evaluator:
 
     def lowering(self, wkey, w, accel, opts) -> Lowered:
         key = (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
-               accel.kind == "gpu", accel.compute.matrix.cores, scratchpad_bytes(accel))
+               accel.kind == "gpu", accel.compute.matrix.cores, scratchpad_bytes(accel),
+               adapt_key(accel, opts))
         low = self._lowered.get(key)
         if low is None:
             low = lowered(w, accel, opts)

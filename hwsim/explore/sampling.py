@@ -13,7 +13,7 @@ import json
 import math
 
 from hwsim.explore.spec import Spec
-from hwsim.explore.workload import WORKLOAD_KEYS, resolve_workload
+from hwsim.explore.workload import KEY_DEFAULTS, WORKLOAD_KEYS, resolve_workload
 
 def points(spec: Spec) -> list[dict]:
     """Every point of the spec, in a fixed order, duplicates (same key) dropped; each holds its inputs and key."""
@@ -80,6 +80,7 @@ def point_inputs(spec: Spec, values: dict, cache: dict | None = None) -> dict:
 
 def point_key(base, workload: dict, options: dict, accel: dict) -> str:
     """sha256 of the canonical JSON of the inputs: the same point has the same key in every run and engine."""
-    doc = {"base": base, "workload": {**workload, "block": json.loads(workload["block"])}, "options": options,
+    shape = {k: v for k, v in workload.items() if k not in KEY_DEFAULTS or v != KEY_DEFAULTS[k]}
+    doc = {"base": base, "workload": {**shape, "block": json.loads(workload["block"])}, "options": options,
            "axes": accel}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -27,7 +27,9 @@ from pydantic import ValidationError
 from hwsim.config import ConfigError, load_accelerator
 from hwsim.config.errors import Problem, did_you_mean
 from hwsim.engines.banks import BANK_MAPPINGS
+from hwsim.engines.lookup_hw import TABLE_DTYPE_BYTES, TABLE_TIERS
 from hwsim.engines.options import MODES
+from hwsim.engines.reuse import POLICIES
 from hwsim.explore.axis import Axis, grid_values
 from hwsim.explore.columns import OUTPUT_COLUMNS, PRE_COLUMNS
 from hwsim.explore.constraints import Constraint, parse_constraint
@@ -37,7 +39,9 @@ from hwsim.lowering import LOOKUP_IMPLS, LOWERINGS
 
 TOP_KEYS = ("base", "workload", "options", "axes", "sampling", "constraints", "chunk_points", "description")
 OPTION_CHOICES = {"mode": MODES, "lowering": LOWERINGS, "lookup_impl": LOOKUP_IMPLS, "bank_mapping": BANK_MAPPINGS,
-                  "tables_resident": (False, True)}
+                  "tables_resident": (False, True),
+                  # lookup hardware (hwsim.engines.lookup_hw); hot-row cache sizes are the axis lookup.hot_cache.capacity
+                  "table_dtype": tuple(TABLE_DTYPE_BYTES), "table_tier": TABLE_TIERS, "hot_cache_policy": POLICIES}
 METHODS = ("grid", "random", "lhs")
 
 

@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwsim.io.files import write_bytes
+
 STATE, SPEC = "_sweep.json", "_spec.yaml"
 PART = "part-{:05d}.parquet"
 
@@ -52,15 +54,7 @@ class Store:
 
     def write(self, i: int, data: bytes) -> Path:
         """Put part i in place whole: written under a hidden name, then renamed."""
-        final = self.path(i)
-        tmp = self.dir / f".{final.name}.tmp"
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return final
+        return write_bytes(self.path(i), data)
 
     def read(self, schema=None):
         import pandas as pd

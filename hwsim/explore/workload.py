@@ -9,6 +9,13 @@ follow workloads.builders: a preset's released options by default (`variant: rel
 `bench` blocks, then any option given here (norm, rotary_pct, parallel_residual, linear_bias, memory_bias,
 weighting, gelu, share_qkv_hash, proj_len, features; each applies to the kinds that take it). A point carries
 its resolved block in `block` (JSON text).
+
+    workload: {model: memoryformer-base, seq_len: 1, batch: [1, 64], phase: decode, kv_len: 2048, scope: model}
+
+`phase: decode` runs seq_len new tokens per sequence against a KV cache of `kv_len` tokens (required with decode,
+refused with prefill), as workloads.block takes them. `scope: model` runs a preset's whole model step instead of
+one block (workloads.model.model_step: embedding, layers x block, final norm, LM head), so latency_s and energy_j
+are the model's; it takes a preset (`model`), whose sizes it keeps.
 """
 from __future__ import annotations
 
@@ -19,23 +26,28 @@ from hwsim.explore.axis import Axis
 from workloads.builders import BLOCK_KINDS, BLOCK_OPTIONS, BLOCK_VARIANTS, NORMS, WEIGHTINGS
 
 SHAPE_KEYS = ("model", "kind", "hidden_size", "heads", "layers", "seq_len", "batch", "tau", "expand_bits", "dtype",
-              "phase", "variant")
+              "phase", "kv_len", "scope", "variant")
 BLOCK_OPTION_KEYS = tuple(sorted(set().union(*BLOCK_OPTIONS.values())))
 WORKLOAD_KEYS = SHAPE_KEYS + BLOCK_OPTION_KEYS
 # The resolved workload of every point, one column each (a preset fills kind, hidden_size, heads, layers, tau).
 WORKLOAD_COLUMNS = ("model", "kind", "hidden_size", "heads", "layers", "tau", "expand_bits", "seq_len", "batch",
-                    "dtype", "phase", "variant", "block")
+                    "dtype", "phase", "kv_len", "scope", "variant", "block")
 WORKLOAD_TYPES = {"model": "string", "kind": "string", "hidden_size": "int64", "heads": "int64", "layers": "int64",
                   "tau": "int64", "expand_bits": "int64", "seq_len": "int64", "batch": "int64", "dtype": "string",
-                  "phase": "string", "variant": "string", "block": "string"}
+                  "phase": "string", "kv_len": "int64", "scope": "string", "variant": "string", "block": "string"}
+# Inputs added after the first sweeps enter a point's key only when they differ from these defaults, so the
+# points of earlier specs keep their keys (and their datasets resume).
+KEY_DEFAULTS = {"kv_len": 0, "scope": "block"}
 WHOLE_OPTIONS = ("proj_len", "features")  # Linformer's projected length, Performer's random features
 BLOCK_OPTION_TYPES = {k: "bool" for k in BLOCK_OPTION_KEYS} | {"norm": "string", "weighting": "string",
                                                                  "rotary_pct": "float64"} | dict.fromkeys(WHOLE_OPTIONS, "int64")
-PHASES = ("prefill",)  # decode comes with the next issue; the column is there already
+PHASES = ("prefill", "decode")
+SCOPES = ("block", "model")
 DTYPES = ("bf16", "fp16", "fp32", "fp8")
 DEFAULT_TAU, DEFAULT_EXPAND_BITS = 8, 2
 # what block() builds, for the key of a point: the fields a Workload depends on
-BUILD_KEY = ("kind", "hidden_size", "heads", "tau", "expand_bits", "seq_len", "batch", "dtype", "phase", "block")
+BUILD_KEY = ("kind", "hidden_size", "heads", "tau", "expand_bits", "seq_len", "batch", "dtype", "phase", "kv_len",
+             "scope", "model", "variant", "block")
 
 
 def check_workload(c, w) -> list:
@@ -64,14 +76,25 @@ def check_workload(c, w) -> list:
         axes.append(Axis("kind", "workload", tuple(_choices(c, w, "kind", BLOCK_KINDS))))
         if "hidden_size" not in w:
             c.bad("workload.hidden_size", "missing required key (with kind)")
-    for k in ("hidden_size", "heads", "layers", "seq_len", "batch", "tau", "expand_bits"):
+    for k in ("hidden_size", "heads", "layers", "seq_len", "batch", "tau", "expand_bits", "kv_len"):
         if k in w:
-            axes.append(c.number_axis(f"workload.{k}", k, "workload", w[k], zero_ok=k == "expand_bits"))
+            axes.append(c.number_axis(f"workload.{k}", k, "workload", w[k], zero_ok=k in ("expand_bits", "kv_len")))
     if "seq_len" not in w:
         c.bad("workload.seq_len", "missing required key")
-    for k, allowed in (("dtype", DTYPES), ("phase", PHASES), ("variant", tuple(BLOCK_VARIANTS))):
+    for k, allowed in (("dtype", DTYPES), ("phase", PHASES), ("scope", SCOPES), ("variant", tuple(BLOCK_VARIANTS))):
         if k in w:
             axes.append(Axis(k, "workload", tuple(_choices(c, w, k, allowed))))
+    phases = set(w["phase"] if isinstance(w.get("phase"), list) else [w.get("phase", "prefill")])
+    if "decode" in phases and "kv_len" not in w:
+        c.bad("workload.kv_len", "missing: phase decode runs against a KV cache of kv_len tokens (0 or more)")
+    if "kv_len" in w and phases == {"prefill"}:
+        c.bad("workload.kv_len", "applies to phase decode only (a prefill has no KV cache); add phase: decode")
+    if "model" in (w["scope"] if isinstance(w.get("scope"), list) else [w.get("scope")]):
+        if "model" not in w:
+            c.bad("workload.scope", "scope model runs a preset's whole model: give model (a preset name)")
+        for k in ("layers", "tau", "expand_bits"):
+            if k in w:
+                c.bad(f"workload.{k}", "scope model keeps the preset's own; give scope block to set it")
     for k in BLOCK_OPTION_KEYS:
         if k in w:
             allowed = {"norm": NORMS, "weighting": WEIGHTINGS}.get(k)
@@ -84,8 +107,7 @@ def _choices(c, w, key, allowed) -> list:
     for i, v in enumerate(values):
         if v not in allowed:
             where = f"workload.{key}[{i}]" if isinstance(w[key], list) else f"workload.{key}"
-            extra = " (decode comes with the next issue)" if key == "phase" else ""
-            c.bad(where, f"expected one of {', '.join(map(str, allowed))}, given {v!r}{extra}"
+            c.bad(where, f"expected one of {', '.join(map(str, allowed))}, given {v!r}"
                   + (did_you_mean(str(v), allowed) if isinstance(v, str) and "did you" in did_you_mean(str(v), allowed)
                      else ""))
     return values
@@ -129,14 +151,23 @@ def resolve_workload(values: dict) -> dict:
     for k in ("layers", "tau", "expand_bits"):
         if values.get(k) is not None:
             w[k] = values[k]
+    phase = values.get("phase", "prefill")
     w.update(seq_len=values["seq_len"], batch=values.get("batch", 1), dtype=values.get("dtype", "bf16"),
-             phase=values.get("phase", "prefill"), variant=variant, block=json.dumps(block, sort_keys=True))
+             phase=phase, kv_len=(values.get("kv_len") or 0) if phase == "decode" else 0,
+             scope=values.get("scope") or "block", variant=variant, block=json.dumps(block, sort_keys=True))
     return {k: w[k] for k in WORKLOAD_COLUMNS}
 
 
 def build(key: tuple):
-    """The closed-form Workload of a point's BUILD_KEY values."""
+    """The closed-form Workload of a point's BUILD_KEY values: one block, or a preset's whole model step."""
     import workloads
 
-    kind, d, heads, tau, e, s, b, dtype, _phase, block = key
-    return workloads.block(kind, d, s, b, heads=heads, tau=tau, expand_bits=e, dtype=dtype, **json.loads(block))
+    kind, d, heads, tau, e, s, b, dtype, phase, kv_len, scope, model, variant, block = key
+    cache = {"phase": "decode", "kv_len": kv_len} if phase == "decode" else {}
+    if scope == "model":
+        import models
+        from workloads.model import model_step
+
+        return model_step(models.PRESETS[model], b, s, dtype, variant, **cache, **json.loads(block))
+    return workloads.block(kind, d, s, b, heads=heads, tau=tau, expand_bits=e, dtype=dtype, **cache,
+                           **json.loads(block))

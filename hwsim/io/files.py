@@ -113,6 +113,19 @@ def staged_outputs(out_dir, flag: str = "--out"):
         stage.cleanup()
 
 
+def write_bytes(path, data: bytes) -> Path:
+    """Put `data` at `path` whole: written under a hidden name beside it, then renamed (a reader, a resumed
+    sweep or a Ctrl-C never sees half a file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_csv(df, path) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")

@@ -15,9 +15,9 @@ args {"intervals": how many it stands for, "busy_us": their summed length}; the 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from hwsim.io.files import write_bytes
 from hwsim.io.intervals import capped_lanes
 
 KERNELS_PID, RESOURCES_PID = 1, 2
@@ -64,13 +64,5 @@ def write_trace_json(result, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"traceEvents": trace_events(result), "displayTimeUnit": "ns"}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a plain file: the umask's permissions, not 0600
-    try:
-        text = json.dumps(doc)  # one string, one write: json.dump's many small writes take 3x as long
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    # one string, one write: json.dump's many small writes take 3x as long
+    return write_bytes(path, json.dumps(doc).encode("utf-8"))

@@ -47,6 +47,8 @@ import time
 import simpy
 
 import hwsim.engines.des.processes as proc
+from hwsim.engines import lookup_hw
+from hwsim.engines.des import hw_demand
 from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
@@ -61,8 +63,8 @@ from workloads.op import OpKind
 
 ATTRIBUTIONS = ("latest", "shared")
 DES_DEFAULTS = dict(bucket_distribution="uniform", zipf_exponent=1.1, seed=0, coarse=False, tile_tokens=None,
-                    buffers=2, double_buffer=True, streams=None, overlap=None, time_attribution="latest", trace_json=None,
-                    progress=False)
+                    buffers=2, double_buffer=True, streams=None, overlap=None, time_attribution="latest",
+                    trace_json=None, progress=False)
 
 
 def des_options(**given) -> dict:
@@ -92,13 +94,16 @@ def simulate_des(workload, accel, **options):
     from hwsim.io.trace import write_trace_json
 
     accel = load_accelerator(accel)
+    layers = options.pop("layers", 1)
     d_opts = des_options(**{k: options.pop(k) for k in list(options) if k in DES_DEFAULTS})
-    try:
-        opts = resolve_options(accel, **options)
+    try:  # the bucket law also sets the lookup-hardware expectations (hwsim.engines.lookup_hw)
+        opts = resolve_options(accel, bucket_distribution=d_opts["bucket_distribution"],
+                               zipf_exponent=d_opts["zipf_exponent"], **options)
     except TypeError:
         known = sorted([*DES_DEFAULTS, "mode", "lowering", "lookup_impl", "block_d", "bank_mapping",
-                        "host_head_start_s", "tables_resident"])
+                        "host_head_start_s", "tables_resident", *lookup_hw.OPTION_DEFAULTS])
         raise ValueError(f"unknown DES option(s) {sorted(options)}; options: {', '.join(known)}") from None
+    opts = lookup_hw.place_tables(workload, accel, opts, layers)
     t0 = time.perf_counter()
     sim = None
     try:
@@ -124,6 +129,7 @@ class Simulation:
         kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
                         opts["block_d"], simt=accel.kind == "gpu",
                         cores=accel.compute.matrix.cores, scratchpad_bytes=scratchpad_bytes(accel))
+        kernels = lookup_hw.adapt(kernels, workload, accel, opts)  # lookup hardware (issue 11)
         # service times of non-lookup kernels, and the summing time of lookups (neither depends on the stream)
         costs = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in kernels]
         self.plans = [proc.KernelPlan(env, i, k, c) for i, (k, c) in enumerate(zip(kernels, costs))]
@@ -170,27 +176,34 @@ class Simulation:
             if k.op not in self.streams:
                 self.streams[k.op] = self._stream(self.ops[k.op], k.gather)
             stream = self.streams[k.op]
+            if k.extra.get("lookup_hw"):  # lookup hardware (issue 11): costed on this stream
+                kp.cost = kernel_cost(k, self.accel, stream, self.opts["bank_mapping"], self.opts["tables_resident"])
+                if not hw_demand.applies(k):
+                    continue  # runs as a plain kernel for its analytic time (table-stationary, host / sram tiers)
             kp.tiling = tile = tiling(stream.shape[0], d["tile_tokens"], d["coarse"])
             ahead = self._read_ahead_tokens(k, tile, stream.shape[0])
-            if lk.placement == "near_memory":
-                kp.cut = k.gather["rows_per_table"]
-            elif lk.placement == "on_chip":
-                costs = cut_costs(k, stream, self.accel, self.opts["bank_mapping"], ahead, base)
-                kp.cut = costs.best()  # free loading: what to prefetch, or (resident tables) what to hold
-                if loading:
-                    kp.table_load = tables.TableLoad(env, k.op, costs, kp.cut, max(1, min(k.gather["tables"], 64)))
-                    self.table_loads.append(kp.table_load)
-            kp.make_demand = (lambda cut, k=k, kp=kp, stream=stream, tile=tile, base=base:
-                              lookup_demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base, cut))
-            if kp.table_load is None:
-                kp.demand = kp.make_demand(kp.cut)
+            if hw_demand.applies(k):  # near-memory units, hot-row caches: hwsim.engines.des.hw_demand
+                kp.demand = hw_demand.demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base)
+            else:
+                if lk.placement == "near_memory":
+                    kp.cut = k.gather["rows_per_table"]
+                elif lk.placement == "on_chip":
+                    costs = cut_costs(k, stream, self.accel, self.opts["bank_mapping"], ahead, base)
+                    kp.cut = costs.best()  # free loading: what to prefetch, or (resident tables) what to hold
+                    if loading:
+                        kp.table_load = tables.TableLoad(env, k.op, costs, kp.cut, max(1, min(k.gather["tables"], 64)))
+                        self.table_loads.append(kp.table_load)
+                kp.make_demand = (lambda cut, k=k, kp=kp, stream=stream, tile=tile, base=base: lookup_demand(
+                    k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base, cut))
+                if kp.table_load is None:
+                    kp.demand = kp.make_demand(kp.cut)
             kp.unit_tile = tile.unit_tile().tolist()
             base += math.ceil(k.gather["table_bytes"] / align) * align  # each op's tables at their own addresses
             kp.window = math.ceil(ahead / tile.tile_tokens) if d["coarse"] else ahead
             if lk.placement == "on_chip":
                 kp.row_latency_s = lk.access_latency_s
             elif lk.placement == "near_memory":
-                kp.row_latency_s = self.accel.memory.dram.latency_s
+                kp.row_latency_s = lk.access_latency_s  # the units' own row reads (hwsim.engines.near_memory)
 
     def _read_ahead_tokens(self, k, tile, tokens: int) -> int:
         """How far the row reads may run ahead of the summing: `buffers` tiles of a lookup memory's buffer;
@@ -279,7 +292,7 @@ class Simulation:
     def analytic(self) -> list:
         """The analytic engine's schedule of the same kernels on the same index streams (drawn ones too)."""
         costs = [kernel_cost(kp.kernel, self.accel, self.streams.get(kp.op), self.opts["bank_mapping"],
-                             self.opts["tables_resident"]) if kp.kernel.gather is not None else kp.cost
+                             self.opts["tables_resident"]) if kp.tiling is not None else kp.cost
                  for kp in self.plans]
         return schedule(costs, self.accel, self.opts["mode"], self.opts["host_head_start_s"])
 

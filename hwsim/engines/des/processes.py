@@ -74,7 +74,7 @@ def kernel(env, m, kp: KernelPlan, dispatch=None):
     if kp.launch_s > env.now:
         yield env.timeout(kp.launch_s - env.now)
     kp.stall_s = env.now - kp.ready_s
-    if kp.kernel.gather is not None:
+    if kp.tiling is not None:  # a lookup that replays its index stream
         yield from lookup(env, m, kp)
     elif kp.tiles is not None:
         yield from tiled(env, m, kp)

@@ -87,9 +87,11 @@ def _lookup_cost(sim, kp, busy_s: float, notes: str):
              "banks": (float(d.bank_s.sum(axis=0).max()) + kp.row_latency_s) if d.bank_s is not None else 0.0,
              "latency": float(d.mlp_s.sum()) if d.mlp_s is not None else 0.0}
     accesses = float(d.bank_requests.sum()) if d.bank_requests is not None else 0.0
+    hw = bool(kp.kernel.extra.get("lookup_hw"))  # lookup hardware: bytes and energies as the analytic cost
     return replace(c, terms_s=terms, busy_s=busy_s, bound=max(terms, key=terms.get),
                    dram_bytes=stream_bytes + miss_bytes,
-                   sram_bytes=d.hit_rows * d.bytes_per_row, lookup_accesses=accesses, notes=notes)
+                   sram_bytes=c.sram_bytes if hw else d.hit_rows * d.bytes_per_row,
+                   lookup_accesses=c.lookup_accesses if hw else accesses, notes=notes)
 
 
 def _load_cost(sim, kp, nbytes: float, busy_s: float):
@@ -147,7 +149,7 @@ def build_result(sim, wall_s: float):
             device_busy[id(load)] = 0.0  # the engines' active time is the kernels'; the load overlaps them
             sched.append(Scheduled(load, ls, le, 0.0))
             times_all.append(0.0)
-        if kp.kernel.gather is not None:
+        if kp.tiling is not None:
             cost = _lookup_cost(sim, kp, e - s, notes)
         else:
             bound = ("sram" if kp.extended != "dram" else "dram") if kp.extended else kp.cost.bound

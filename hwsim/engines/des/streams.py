@@ -8,8 +8,9 @@ runs, how much work each lookup bank, DRAM channel, cache and thread pool gets:
   hwsim.engines.banks: interleaved / by_table / hashed); on_chip rows of tables larger than the banks come
   from DRAM (the banks hold the first `cut` buckets of each table, hwsim.engines.des.residency);
 - off_chip_cached: a row's first read misses the cache, repeats hit while the tables fit (the analytic
-  engine's rule, row by row) at the cache's own rate for whole sectors; misses go to DRAM channels by address (row-buffer-sized chunks
-  interleaved over channels, then banks); every row read is a chain step for Little's law.
+  engine's rule, row by row) at the cache's own rate for whole sectors; misses go to DRAM channels by
+  address (row-buffer-sized chunks interleaved over channels, then banks); every row read is a chain step
+  for Little's law, and a unit's rows are back when its longest chain is.
 
 Without a traced stream, buckets are drawn (uniform or Zipf) from a seeded generator.
 """

@@ -40,6 +40,9 @@ CASES = {
     "validate-bad": (["validate", "{tmp}"], 2, "directory"),
     "area": (["area", "--accel", "h200"], 0, ["area.csv"]),
     "area-bad": (["area", "--accel", "h900"], 2, "h900"),
+    "verdict": (["verdict", "--models", "memoryformer-tiny", "--accelerators", "lut-asic", "--batches", "1",
+                 "--no-sweeps", "--workers", "1"], 0, ["findings.txt", "verdict.csv", "verdict.png"]),
+    "verdict-bad": (["verdict", "--batches", "0"], 2, "--batches"),
 }
 
 

@@ -12,7 +12,8 @@ from hwsim.config import (PRESET_DIR, Accelerator, ConfigError, DtypeMap, list_p
 
 REPO = Path(__file__).resolve().parents[3]
 CALIBRATION = REPO / "data" / "calibration"
-EXPECTED_PRESETS = {"h200", "a100", "tpu-v4", "cpu-ddr5", "edge-npu", "lut-asic", "cpu-2core", "h100", "b200", "mi300x"}
+EXPECTED_PRESETS = {"h200", "a100", "tpu-v4", "cpu-ddr5", "edge-npu", "lut-asic", "cpu-2core", "h100", "b200", "mi300x",
+                    "hbm-pim"}
 
 
 def h200_data() -> dict:

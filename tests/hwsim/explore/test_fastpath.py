@@ -165,3 +165,39 @@ def test_table2_baselines_sweep_as_custom_kinds():
         assert (r["latency_s"], r["energy_j"]) == (res.latency_s, res.energy_j)
     lin = {r["proj_len"]: r["flops"] for r in rows if r["kind"] == "linformer"}
     assert lin[64] < lin[256]  # a longer projection costs more FLOPs
+
+
+@pytest.mark.parametrize("base", ["h200", "lut-asic", "cpu-ddr5"])
+def test_decode_steps_and_whole_models_are_what_simulate_gives(base):
+    """scope model: the whole model step of workloads.model; phase decode with kv_len: a step against the cache."""
+    from workloads.model import model_step
+
+    spec = load_spec({"base": base, "workload": {"model": ["memoryformer-tiny", "pythia-70m"], "seq_len": [1, 4],
+                                                 "batch": [1, 3], "phase": "decode", "kv_len": [0, 300],
+                                                 "scope": ["block", "model"]},
+                      "sampling": {"method": "grid"}})
+    ev = Evaluator(spec)
+    pts = points(spec)
+    assert len(pts) == 2 * 2 * 2 * 2 * 2
+    for p in pts:
+        row = ev.row(p)
+        assert row["error"] == "" and row["phase"] == "decode" and row["kv_len"] == p["kv_len"]
+        preset = models.get_preset(p["model"])
+        if p["scope"] == "model":
+            w = model_step(preset, p["batch"], p["seq_len"], phase="decode", kv_len=p["kv_len"])
+        else:
+            w = preset_block(preset, p["seq_len"], p["batch"], phase="decode", kv_len=p["kv_len"])
+        r = hwsim.simulate(w, base)
+        assert (row["latency_s"], row["energy_j"], row["dram_bytes"]) == (r.latency_s, r.energy_j, r.dram_bytes)
+    # a model step holds every layer: it costs more than one block of it
+    by = {(p["model"], p["seq_len"], p["batch"], p["kv_len"], p["scope"]): ev.row(p)["latency_s"] for p in pts}
+    assert all(by[(*k[:4], "model")] > by[(*k[:4], "block")] for k in by)
+
+
+def test_prefill_block_points_keep_their_keys():
+    """kv_len and scope enter a point's key only when set: earlier datasets resume under the same keys."""
+    spec = load_spec(small_spec())
+    with_defaults = load_spec(small_spec(workload={**small_spec()["workload"], "scope": "block"}))
+    assert [p["key"] for p in points(spec)] == [p["key"] for p in points(with_defaults)]
+    decode = load_spec(small_spec(workload={**small_spec()["workload"], "phase": "decode", "kv_len": 0}))
+    assert not {p["key"] for p in points(spec)} & {p["key"] for p in points(decode)}

@@ -117,7 +117,8 @@ def test_zipf_stream_on_few_banks_is_slower_and_names_the_bank():
     assert f"bank {busiest} served" in d.ops.set_index("op").loc["lookup", "notes"]
 
 
-@pytest.mark.parametrize("preset,opts", [("lut-asic", {}), ("h200", {"mode": "graph", "lowering": "fused", "streams": 3})])
+@pytest.mark.parametrize("preset,opts", [("lut-asic", {}),
+                                         ("h200", {"mode": "graph", "lowering": "fused", "streams": 3})])
 def test_qkv_lookups_overlap_in_the_timeline(preset, opts):
     """On lut-asic by default (dataflow: the lookup memory takes several ops' reads); on a GPU only when the
     workload puts the branches on streams of their own (one stream runs its kernels in order)."""

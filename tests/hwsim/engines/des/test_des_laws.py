@@ -27,7 +27,8 @@ from hwsim.lowering import LOOKUP_IMPLS, LOWERINGS
 PRESETS = tuple(list_presets())
 ACCELS = {name: load_accelerator(name) for name in PRESETS}
 # HWSIM_LAW_EXAMPLES=300 for a longer hunt than the suite's default
-LAW = settings(max_examples=int(os.environ.get("HWSIM_LAW_EXAMPLES", 25)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LAW = settings(max_examples=int(os.environ.get("HWSIM_LAW_EXAMPLES", 25)), deadline=None,
+               suppress_health_check=[HealthCheck.too_slow])
 TOL = 1e-9  # float rounding only
 # Where kernels run side by side (several streams, or dataflow on accelerators with separate engines), they
 # share FIFO queues (DRAM channels, banks, thread pool), and more work in one kernel can reorder the others'
@@ -101,7 +102,8 @@ def test_no_op_beats_the_roofline_of_a_level_it_touches(case):
 @given(st.sampled_from(PRESETS), st.sampled_from(LOWERINGS), st.sampled_from(LOOKUP_IMPLS),
        st.integers(1, 4000), st.sampled_from([64, 256]), st.sampled_from([1 << 10, 1 << 16]))
 def test_a_lone_gather_or_memory_layer_keeps_the_roofline(preset, lowering, impl, tokens, width, rows):
-    for w in (workloads.layer("gather", tokens, 1, width, table_rows=rows), workloads.layer("memory", tokens, 64, width)):
+    for w in (workloads.layer("gather", tokens, 1, width, table_rows=rows),
+              workloads.layer("memory", tokens, 64, width)):
         check_roofline(simulate(w, preset, engine="des", lowering=lowering, lookup_impl=impl), ACCELS[preset])
 
 
@@ -158,7 +160,8 @@ def more_of(accel, resource: str, factor: float):
     every row to a bank whose load is at most that of its bank before (start bank = f(row) mod banks, for
     every mapping); from 500 to 512 banks a row may land anywhere, and a hot bucket can move onto a busy bank."""
     if resource == "dram bandwidth":
-        return accel.with_overrides({"memory.dram.bandwidth_bytes_per_s": accel.memory.dram.bandwidth_bytes_per_s * factor})
+        bw = accel.memory.dram.bandwidth_bytes_per_s
+        return accel.with_overrides({"memory.dram.bandwidth_bytes_per_s": bw * factor})
     if resource == "dram latency":
         return accel.with_overrides({"memory.dram.latency_s": accel.memory.dram.latency_s / factor})
     if resource == "lookup banks":

@@ -28,7 +28,8 @@ def rel(a: float, b: float) -> float:
 
 
 def with_stream(w: Workload, op_name: str, stream: np.ndarray) -> Workload:
-    return Workload(w.name, tuple(replace(op, index_stream=stream) if op.name == op_name else op for op in w.ops), w.meta)
+    ops = tuple(replace(op, index_stream=stream) if op.name == op_name else op for op in w.ops)
+    return Workload(w.name, ops, w.meta)
 
 
 def overlapping(kernels, ops=None) -> list[tuple[str, str]]:
