@@ -63,8 +63,9 @@ def simulate(workload, accelerator, engine: str = "analytic", layers: int = 1, *
     "fused"; default runtime.lowering), lookup_impl ("embedding_bag" | "gather_sum" | "fused") and
     block_d for the torch lowering, bank_mapping for lookup banks, tables_resident (on-chip lookup
     memories: the tables are already in the banks instead of streaming in once per pass); the DES also takes
-    bucket_distribution, zipf_exponent, seed, coarse, tile_tokens, buffers, double_buffer, overlap,
-    time_attribution, trace_json, progress. An unknown option is a ValueError naming it and the allowed ones.
+    bucket_distribution, zipf_exponent, seed, coarse, tile_tokens, buffers, double_buffer, streams (in-order
+    CUDA-like streams: an int, {op: stream} or "dataflow"; default 1 on GPUs and CPUs), overlap (False =
+    streams=1, True = "dataflow"), time_attribution, trace_json, progress (hwsim.engines.des.engine). An unknown option is a ValueError naming it and the allowed ones.
 
     Lookup hardware (hwsim.engines.lookup_hw): lookup_impl "table_stationary" (torch lowering), table_dtype
     (fp32 | bf16 | fp16 | fp8 | int8 rows), table_tier (sram | dram | host | auto; the model's `layers` x

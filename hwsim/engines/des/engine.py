@@ -5,22 +5,39 @@ same Result as the analytic engine, plus Result.extra (see hwsim.engines.des.rep
 
 - ops are lowered to kernels exactly as the analytic engine does; kernels are launched (eager: by the
   host, in program order, launch_overhead_eager each; graph: by a sequencer, as they become ready,
-  launch_overhead_graph each) and start once their op's dependencies (Op.deps) are done and their
-  engine is free, so independent ops overlap (Q, K, V lookups; overlap=False: one kernel at a time);
+  launch_overhead_graph each) and start once their op's dependencies (Op.deps) are done, the kernel
+  before them on their stream is done, and their engine is free (see "Streams" below);
 - non-lookup kernels hold their engine (matrix, vector, hash unit) for the analytic kernel_cost time,
   their bytes queue on DRAM channels and SRAM alongside everyone else's;
 - lookup kernels replay the index stream (or buckets drawn uniform / Zipf from `seed`): every token's
   row reads go to their lookup banks (on_chip), or to the cache, DRAM channels and the Little's-law
   thread pool (off_chip_cached), unit by unit: one token (fine) or one tile of tokens (coarse=True);
 - on hardware with a hash unit, a Memory Layer's hash and lookup run in tiles of tokens, the next
-  tile hashed while the current tile's rows are fetched (double_buffer=True);
-- on-chip tables stream into the banks from DRAM ahead of their op (unless tables_resident=True).
+  tile hashed while the current tile's rows are fetched (double_buffer=True, dataflow streams only);
+- on-chip tables stream into the banks from DRAM ahead of their op (unless tables_resident=True),
+  as much of each op's tables as pays off (hwsim.engines.des.residency).
+
+Streams (the `streams` option; `overlap` is its shorthand):
+- an integer N: N in-order queues, as CUDA streams: a kernel starts only after the kernel before it on
+  its stream has finished; an op that depends on the last op of a stream continues that stream (no
+  wait across streams for that input), any other op takes the stream used least recently, so with
+  N >= 3 the Q, K and V branches of a block run side by side;
+- a mapping {op name: stream index} places ops by hand (ops not named go to stream 0);
+- "dataflow": no stream order; a kernel starts as soon as its inputs are done and its engine is free.
+Default: the workload's meta["streams"] if it has one; else 1 on GPUs and CPUs (PyTorch eager issues
+every kernel on the current stream, and a CUDA graph captured from it keeps that order; a CPU runs
+ops one after another, each over all its cores), and "dataflow" on accelerators built from dedicated
+engines (kinds asic, npu, systolic): their matrix engine, vector unit, hash unit and lookup memory are
+separate hardware with their own command queues, so independent ops on different engines overlap,
+ops on one engine queue for it, and the lookup memory's per-bank queues take several ops' reads at
+once. overlap=False is streams=1 (one kernel at a time, in launch order) on any machine; overlap=True
+is streams="dataflow".
 
 DES options (besides the analytic ones: mode, lowering, lookup_impl, block_d, bank_mapping,
 host_head_start_s, tables_resident): bucket_distribution ("uniform" | "zipf"), zipf_exponent, seed,
 coarse, tile_tokens (default: 1/64 of the tokens, at least 16), buffers (tiles the row reads may run ahead of the
-summing, default 2), double_buffer, overlap (False: one kernel at a time, in launch order),
-time_attribution ("latest" | "shared", see hwsim.engines.des.report), trace_json (path), progress.
+summing, default 2), double_buffer, streams, overlap, time_attribution ("latest" | "shared", see
+hwsim.engines.des.report), trace_json (path), progress.
 """
 from __future__ import annotations
 
@@ -35,16 +52,19 @@ from hwsim.engines.des import hw_demand
 from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
+from hwsim.engines.des.ordering import assign_streams, check_streams, resolve_streams
 from hwsim.engines.des.resources import Machine
-from hwsim.engines.des.streams import DISTRIBUTIONS, draw_stream, lookup_demand, tiling
+from hwsim.engines.des import tables
+from hwsim.engines.des.residency import cut_costs
+from hwsim.engines.des.streams import DISTRIBUTIONS, check_stream, draw_stream, lookup_demand, tiling
 from hwsim.engines.options import resolve_options
 from hwsim.lowering import lower
 from workloads.op import OpKind
 
 ATTRIBUTIONS = ("latest", "shared")
 DES_DEFAULTS = dict(bucket_distribution="uniform", zipf_exponent=1.1, seed=0, coarse=False, tile_tokens=None,
-                    buffers=2, double_buffer=True, overlap=True, time_attribution="latest", trace_json=None,
-                    progress=False)
+                    buffers=2, double_buffer=True, streams=None, overlap=None, time_attribution="latest",
+                    trace_json=None, progress=False)
 
 
 def des_options(**given) -> dict:
@@ -58,6 +78,9 @@ def des_options(**given) -> dict:
         raise ValueError(f"zipf_exponent must be a positive number, given {o['zipf_exponent']!r}")
     if not (isinstance(o["seed"], int) and o["seed"] >= 0):
         raise ValueError(f"seed must be a non-negative integer, given {o['seed']!r}")
+    if o["overlap"] is not None and not isinstance(o["overlap"], bool):
+        raise ValueError(f"overlap must be True or False, given {o['overlap']!r}")
+    check_streams(o["streams"])
     for key in ("tile_tokens", "buffers"):
         v = o[key]
         if v is not None and not (isinstance(v, int) and v > 0):
@@ -113,10 +136,13 @@ class Simulation:
         self.ops = {op.name: op for op in workload.ops}
         self.streams, self.drawn, self.table_loads = {}, [], []
         self._demands()
-        units = sum(kp.demand.units for kp in self.plans if kp.demand is not None)
+        units = sum(kp.tiling.units for kp in self.plans if kp.tiling is not None)
         self.progress = Progress(len(self.plans) + units, f"DES {workload.name} on {accel.name}") \
             if d_opts["progress"] else NoProgress()
         self.machine = Machine(env, accel, self.progress)
+        with_kernels = {kp.op for kp in self.plans}
+        self.streams_model = resolve_streams(d_opts["streams"], d_opts["overlap"], workload, accel.kind)
+        self.stream_of = assign_streams(workload, self.streams_model, with_kernels.__contains__)
         done = self._dependencies(self._tiled_hashes())
         self._tables(done)
         dispatch = self._launcher()
@@ -125,18 +151,24 @@ class Simulation:
 
     # --- what each lookup asks of the memories --------------------------------------------------
     def _stream(self, op, g):
-        """The op's traced index stream, or buckets drawn from the stated distribution."""
+        """The op's traced index stream (checked), or buckets drawn from the stated distribution."""
+        tokens = op.dims.get("tokens", g["rows"] // max(g["tables"], 1))
         if op.index_stream is not None:
+            check_stream(op.name, op.index_stream, tokens, g["rows_per_table"])
             return op.index_stream
         d = self.d_opts
-        tokens = op.dims.get("tokens", g["rows"] // max(g["tables"], 1))
         self.drawn.append(op.name)
-        return draw_stream(tokens, g["tables"], g["rows_per_table"], d["bucket_distribution"], d["zipf_exponent"],
-                           d["seed"], salt=op.name)
+        stream = draw_stream(tokens, g["tables"], g["rows_per_table"], d["bucket_distribution"], d["zipf_exponent"],
+                             d["seed"], salt=op.name)
+        check_stream(op.name, stream, tokens, g["rows_per_table"])
+        return stream
 
     def _demands(self) -> None:
-        d, lk = self.d_opts, self.accel.lookup
+        """Each lookup's index stream, tiling and read-ahead window, and its demand on the memories: now, or
+        (an on-chip op whose tables load) once it starts and knows how much of them is in the banks."""
+        d, lk, env = self.d_opts, self.accel.lookup, self.env
         base, align = 0, int(self.accel.memory.dram.row_buffer_bytes or 4096)
+        loading = lk.placement == "on_chip" and not self.opts["tables_resident"]
         for kp in self.plans:
             k = kp.kernel
             if k.gather is None:
@@ -148,12 +180,25 @@ class Simulation:
                 kp.cost = kernel_cost(k, self.accel, stream, self.opts["bank_mapping"], self.opts["tables_resident"])
                 if not hw_demand.applies(k):
                     continue  # runs as a plain kernel for its analytic time (table-stationary, host / sram tiers)
-            tile = tiling(stream.shape[0], d["tile_tokens"], d["coarse"])
-            make = hw_demand.demand if hw_demand.applies(k) else lookup_demand
-            kp.demand = make(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base)
+            kp.tiling = tile = tiling(stream.shape[0], d["tile_tokens"], d["coarse"])
+            ahead = self._read_ahead_tokens(k, tile, stream.shape[0])
+            if hw_demand.applies(k):  # near-memory units, hot-row caches: hwsim.engines.des.hw_demand
+                kp.demand = hw_demand.demand(k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base)
+            else:
+                if lk.placement == "near_memory":
+                    kp.cut = k.gather["rows_per_table"]
+                elif lk.placement == "on_chip":
+                    costs = cut_costs(k, stream, self.accel, self.opts["bank_mapping"], ahead, base)
+                    kp.cut = costs.best()  # free loading: what to prefetch, or (resident tables) what to hold
+                    if loading:
+                        kp.table_load = tables.TableLoad(env, k.op, costs, kp.cut, max(1, min(k.gather["tables"], 64)))
+                        self.table_loads.append(kp.table_load)
+                kp.make_demand = (lambda cut, k=k, kp=kp, stream=stream, tile=tile, base=base: lookup_demand(
+                    k, kp.cost, stream, self.accel, tile, self.opts["bank_mapping"], base, cut))
+                if kp.table_load is None:
+                    kp.demand = kp.make_demand(kp.cut)
             kp.unit_tile = tile.unit_tile().tolist()
             base += math.ceil(k.gather["table_bytes"] / align) * align  # each op's tables at their own addresses
-            ahead = self._read_ahead_tokens(k, tile, stream.shape[0])
             kp.window = math.ceil(ahead / tile.tile_tokens) if d["coarse"] else ahead
             if lk.placement == "on_chip":
                 kp.row_latency_s = lk.access_latency_s
@@ -175,9 +220,10 @@ class Simulation:
 
     # --- events and processes ------------------------------------------------------------------
     def _tiled_hashes(self) -> dict:
-        """Hash ops on a hash unit run tile by tile when double buffering: op -> (plan, tile tokens)."""
+        """Hash ops on a hash unit run tile by tile when double buffering (dataflow only: on an in-order
+        stream the lookup waits for the whole hash): op -> (plan, tile tokens)."""
         d, tiled = self.d_opts, {}
-        if not d["double_buffer"] or "hash" not in self.machine.units:
+        if not d["double_buffer"] or "hash" not in self.machine.units or self.stream_of is not None:
             return tiled
         for kp in self.plans:
             op = self.ops[kp.op]
@@ -189,44 +235,47 @@ class Simulation:
 
     def _dependencies(self, tiled) -> dict:
         """Each kernel's `ready` event: its op's inputs (for the first kernel of an op; a lookup pipelined
-        with its hash waits for the hash's first tile only), else the op's previous kernel."""
+        with its hash waits for the hash's first tile only), else the op's previous kernel; and on an
+        in-order stream, the kernel before it on that stream."""
         env, by_op = self.env, {}
         for kp in self.plans:
             by_op.setdefault(kp.op, []).append(kp)
-        done, previous = {}, None
+        done, tail = {}, {}  # tail: stream -> its last kernel so far
         for op in self.workload.ops:
             kps = by_op.get(op.name, [])
+            stream = None if self.stream_of is None else self.stream_of[op.name]
             for i, kp in enumerate(kps):
                 inputs = [kps[i - 1].done] if i else [self._input(kp, x, done, tiled) for x in op.deps]
-                if not self.d_opts["overlap"] and previous is not None:
-                    inputs.append(previous.done)
-                kp.ready, previous = env.all_of(inputs), kp
+                if stream is not None and tail.get(stream) is not None:
+                    inputs.append(tail[stream].done)
+                kp.ready, kp.stream = env.all_of(inputs), stream
+                if stream is not None:
+                    tail[stream] = kp
             done[op.name] = kps[-1].done if kps else env.all_of([done[x] for x in op.deps])
         return done
 
     def _input(self, kp, dep: str, done, tiled):
-        if dep not in tiled or kp.demand is None or kp.demand.tiling.tokens != self.ops[dep].dims["tokens"]:
+        if dep not in tiled or kp.tiling is None or kp.tiling.tokens != self.ops[dep].dims["tokens"]:
             return done[dep]
         hash_kp, hash_tile = tiled[dep]
-        t = kp.demand.tiling
+        t = kp.tiling
         # lookup tile j waits for the hash tile holding its last token
         kp.hash_tiles = [hash_kp.tiles[(min(t.tokens, (j + 1) * t.tile_tokens) - 1) // hash_tile]
                          for j in range(t.tiles)]
         return kp.hash_tiles[0]
 
     def _tables(self, done) -> None:
-        """On-chip lookup memories load each op's tables (the share that fits) before its rows are read."""
-        if self.accel.lookup.placement != "on_chip" or self.opts["tables_resident"]:
+        """On-chip lookup memories prefetch each op's tables (hwsim.engines.des.tables); a finished op frees them."""
+        if not self.table_loads:
             return
+        dram = self.accel.memory.dram
+        rate = dram.sustained_bandwidth_bytes_per_s
         for kp in self.plans:
-            if kp.demand is None:
-                continue
-            g = kp.kernel.gather
-            nbytes = min(1.0, self.accel.lookup.capacity_bytes / g["table_bytes"]) * g["table_bytes"]
-            kp.tables_ready = self.env.event()
-            self.table_loads.append((kp.op, nbytes, max(1, min(g["tables"], 64)), kp.tables_ready))
-            self.env.process(proc.free_tables(self.env, self.machine, nbytes, done[kp.op]))
-        self.env.process(proc.table_loader(self.env, self.machine, self.table_loads))
+            if kp.table_load is not None:
+                kp.decide = (lambda env, ld=kp.table_load:
+                             tables.decide(env, ld, self.table_loads, rate, dram.latency_s))
+                self.env.process(tables.free_tables(self.env, self.machine, kp.table_load, done[kp.op]))
+        self.env.process(tables.loader(self.env, self.machine, self.table_loads, rate))
 
     def _launcher(self):
         """The host (eager) or the graph sequencer; returns the sequencer's queue of ready kernels (graph)."""
@@ -243,7 +292,8 @@ class Simulation:
     def analytic(self) -> list:
         """The analytic engine's schedule of the same kernels on the same index streams (drawn ones too)."""
         costs = [kernel_cost(kp.kernel, self.accel, self.streams.get(kp.op), self.opts["bank_mapping"],
-                             self.opts["tables_resident"]) if kp.demand is not None else kp.cost for kp in self.plans]
+                             self.opts["tables_resident"]) if kp.tiling is not None else kp.cost
+                 for kp in self.plans]
         return schedule(costs, self.accel, self.opts["mode"], self.opts["host_head_start_s"])
 
     def run(self) -> None:

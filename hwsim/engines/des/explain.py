@@ -80,6 +80,8 @@ def explain(sim, latency: float) -> tuple[list[str], dict[str, str]]:
             continue
         hash_op = next(d for d in sim.workload.op(kp.op).deps if sim.workload.op(d).kind.value == "hash")
         hidden = max(0.0, spans[hash_op][1] - spans[kp.op][0])
+        if hidden <= 0:
+            continue
         t = kp.demand.tiling
         lines.append(f"{hash_op} and {kp.op} pipelined in {t.tiles} tiles of {t.tile_tokens} tokens (double "
                      f"buffering): {fmt_time(hidden)} of hashing overlaps the row reads")
@@ -105,13 +107,23 @@ def explain(sim, latency: float) -> tuple[list[str], dict[str, str]]:
         if text:
             lines.append(f"{kp.op}: {text}")
             notes.setdefault(kp.op, []).append(text)
-        load = next((b for op, b, _, _ in sim.table_loads if op == kp.op), 0.0)
+        rpt = kp.kernel.gather["rows_per_table"]
+        if d.placement == "on_chip" and kp.cut is not None and kp.cut < rpt:
+            text = (f"the lookup banks hold {kp.cut} of {rpt} buckets per table; {d.miss_rows} of {d.rows} row "
+                    f"reads went to DRAM (estimated faster than loading or holding more, see "
+                    f"hwsim.engines.des.residency)")
+            lines.append(f"{kp.op}: {text}")
+            notes.setdefault(kp.op, []).append(text)
+        load = kp.table_load.loaded_bytes if kp.table_load is not None else 0.0
         if load:
             t_load = load / accel.memory.dram.sustained_bandwidth_bytes_per_s
             w = kp.waits.get("tables", 0.0)
             text = (f"waited {fmt_time(w)} for its {fmt_bytes(load)} of tables to stream into the banks"
                     if w > 0.01 * span else f"its {fmt_bytes(load)} of tables streamed into the banks while "
                     "earlier ops ran")
+            unused = load - kp.cut * kp.table_load.costs.bucket_bytes
+            if unused > 0.01 * load:
+                text += f" ({fmt_bytes(unused)} of them prefetched but not used)"
             lines.append(f"{kp.op}: {text} (the analytic engine charges {fmt_time(t_load)} of loading to the op)")
             notes.setdefault(kp.op, []).append(text)
         if d.placement == "off_chip_cached" and d.rows:

@@ -47,7 +47,8 @@ def demand(kernel, cost, stream: np.ndarray, accel, tile: Tiling, bank_mapping: 
     rows_per_unit = unit_tok * tables
     common = dict(op=kernel.op, placement=accel.lookup.placement, tiling=tile, rows=int(stream.size),
                   write_bytes=kernel.stream_write_bytes * unit_tok / tokens,
-                  read_bytes_per_tile=kernel.stream_read_bytes / tile.tiles, bytes_per_row=bytes_per_row)
+                  read_bytes_per_tile=kernel.stream_read_bytes * tile.tile_sizes() / tokens,
+                  bytes_per_row=bytes_per_row)
 
     if info.get("near_memory"):
         s = nm.spec(accel)

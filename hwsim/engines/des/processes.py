@@ -7,13 +7,15 @@ kernel            waits for its inputs and its launch, then runs one of:
   tiled           the same, one tile of tokens at a time (a hash unit feeding a pipelined lookup)
   lookup          issues table-row reads unit by unit (token or tile) into banks / channels / cache /
                   thread pool; `summer` sums each unit's rows as they arrive (double buffering)
-table_loader      streams on-chip tables from DRAM into the banks, op after op, while earlier ops run
+(on-chip tables stream into the banks in hwsim.engines.des.tables)
 """
 from __future__ import annotations
 
 from collections import defaultdict
 
 import simpy
+
+from hwsim.engines.des import tables
 
 
 class KernelPlan:
@@ -22,14 +24,19 @@ class KernelPlan:
     def __init__(self, env, index: int, kernel, cost):
         self.index, self.kernel, self.cost, self.op = index, kernel, cost, kernel.op
         self.ready = None                 # event: inputs done (set by the builder)
+        self.stream = None                # the in-order stream it runs on (None: dataflow)
         self.launched = env.event()
         self.done = env.event()
         self.launch_s = self.ready_s = self.start_s = self.end_s = self.stall_s = 0.0
         self.tiles = None                 # tiled kernel: one event per tile of tokens done
-        self.demand = None                # lookup kernel: hwsim.des_streams.LookupDemand
+        self.demand = None                # lookup kernel: hwsim.engines.des.streams.LookupDemand
+        self.tiling = None                # lookup kernel: its tokens in tiles and units of issue
+        self.make_demand = None           # cut -> LookupDemand
+        self.table_load = None            # on-chip lookup whose tables load: hwsim.engines.des.tables.TableLoad
+        self.decide = None                # env -> the cut it holds, decided at its start
         self.unit_tile = None
         self.hash_tiles = None            # pipelined lookup: the hash tile each of its tiles waits for
-        self.tables_ready = None          # on-chip lookup: its tables are in the banks
+        self.cut = None                   # on-chip lookup: buckets per table its banks hold
         self.window = 0                   # units the reads may run ahead of the summing (0: no limit)
         self.row_latency_s = 0.0          # added to bank / DRAM finish times of row reads
         self.waits: dict[str, float] = defaultdict(float)  # why a lookup waited: banks, dram, tables, ...
@@ -67,7 +74,7 @@ def kernel(env, m, kp: KernelPlan, dispatch=None):
     if kp.launch_s > env.now:
         yield env.timeout(kp.launch_s - env.now)
     kp.stall_s = env.now - kp.ready_s
-    if kp.demand is not None:
+    if kp.tiling is not None:  # a lookup that replays its index stream
         yield from lookup(env, m, kp)
     elif kp.tiles is not None:
         yield from tiled(env, m, kp)
@@ -141,14 +148,15 @@ def _wait(env, kp, cause: str, until: float):
 
 
 def lookup(env, m, kp):
-    d, lat = kp.demand, m.dram.latency_s
     kp.start_s = env.now
+    if kp.decide is not None:  # how much of the tables to hold, with what the loader has brought in so far
+        kp.cut = kp.decide(env)
+        kp.demand = kp.make_demand(kp.cut)
+    d, lat = kp.demand, m.dram.latency_s
     # indices and weights stream in tile by tile, all requested up front (a prefetcher walking the arrays)
-    reads = [m.dram.stream(env.now, d.read_bytes_per_tile) + lat for _ in range(d.tiling.tiles)]
-    if kp.tables_ready is not None and not kp.tables_ready.processed:
-        t = env.now
-        yield kp.tables_ready
-        kp.waits["tables"] += env.now - t
+    reads = [m.dram.stream(env.now, b) + lat for b in d.read_bytes_per_tile]
+    if kp.table_load is not None:
+        yield from tables.wait_for_tables(env, kp, kp.table_load)
     rows = simpy.Store(env)
     window = simpy.Container(env, capacity=kp.window, init=kp.window) if kp.window else None
     summing = env.process(summer(env, m, kp, rows, window))
@@ -222,22 +230,3 @@ def summer(env, m, kp, rows, window):
             window.put(1)
         m.progress.advance(1)
     yield from _wait(env, kp, "writes", last_write)
-
-
-def table_loader(env, m, loads):
-    """On-chip lookup memories hold the tables they serve; each op's tables stream in from DRAM, in op
-    order, as soon as the banks have room (a finished op frees its share), so the next op's tables load
-    while earlier ops run. loads: (op, bytes, chunks, event) per lookup op."""
-    for op, nbytes, chunks, loaded in loads:
-        yield m.table_store.get(nbytes)
-        t0 = env.now
-        for _ in range(chunks):  # table by table, at lower priority than the kernels' own traffic
-            yield env.timeout(max(m.dram.stream(env.now, nbytes / chunks, background=True) - env.now, 0.0))
-        yield env.timeout(m.dram.latency_s)
-        m.timeline.add("dram", f"{op} tables", t0, env.now)
-        loaded.succeed()
-
-
-def free_tables(env, m, nbytes: float, op_done):
-    yield op_done
-    yield m.table_store.put(nbytes)

@@ -10,13 +10,16 @@ both rules give the analytic engine's numbers.
 
 busy_s of a DES kernel is end_s - start_s (it may overlap others'); active power is charged for its
 share of the device's busy time (the union of kernel intervals, overlaps split equally), so it is
-not counted twice.
+not counted twice. The table load of an on-chip lookup is a kernel row of its op ("OP:load_tables",
+unit "memory", from when its bytes start streaming into the banks until they are in): its bytes and
+busy time count for the op, its share of the latency is 0 (the wait, if any, is inside the lookup).
 
 Result.extra (a LazyExtra mapping): utilisation / busy_s / queue_s per resource, queue_s_by_op,
 lookup_waits_s {op: {cause: seconds the lookup's rows were late, by the memory that held them}},
 timeline [(resource, op, start_s, end_s)], bank_load {op: requests per bank (on-chip) or per DRAM
 channel (off-chip)}, bank_load_unit, dram_row_hits / dram_row_misses, lookups, units, wall_s,
-lookups_per_s, drawn_streams (ops whose buckets were drawn), time_attribution, coarse; and, computed on
+lookups_per_s, drawn_streams (ops whose buckets were drawn), streams ({op: stream index}, None for
+dataflow), time_attribution, coarse; and, computed on
 first access (they rerun the analytic cost model on the same index streams), analytic_latency_s and
 explanations [str]: the DES-vs-analytic headline, then what overlapped, pipelined, queued, conflicted
 or loaded, computed from the run, then each op whose kernels ran > 2% off their analytic time.
@@ -28,10 +31,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from hwsim.engines.analytic import Scheduled
+from hwsim.engines.analytic import TERMS, KernelCost, Scheduled
 from hwsim.engines.des.explain import explain, headline, op_comparisons
 from hwsim.energy import kernel_energy
 from hwsim.engines.assemble import assemble
+from hwsim.lowering import Kernel
 
 
 def attribute(starts, ends, rule: str = "latest") -> list[float]:
@@ -69,25 +73,36 @@ def busy_shares(starts, ends) -> list[float]:
 
 
 def _lookup_cost(sim, kp, busy_s: float, notes: str):
-    """A KernelCost from what a lookup kernel did in the simulation (terms comparable to the analytic ones)."""
+    """A KernelCost from what a lookup kernel did in the simulation (terms comparable to the analytic ones).
+    dram: the busiest channel's row reads plus the streamed indices, weights and output, which share it."""
     d, accel, c = kp.demand, sim.accel, kp.cost
     dram = accel.memory.dram
     stream_bytes = kp.kernel.stream_read_bytes + kp.kernel.stream_write_bytes
     miss_bytes = float(d.chunk_bytes.sum())
     per_channel = np.bincount(d.chunk_channel, weights=d.chunk_bytes * d.miss_s_per_byte, minlength=dram.channels)
-    load_bytes = next((b for op, b, _, _ in sim.table_loads if op == kp.op), 0.0)
-    stream_s = (stream_bytes + load_bytes) / dram.sustained_bandwidth_bytes_per_s
+    stream_s = stream_bytes / dram.sustained_bandwidth_bytes_per_s
     terms = {"compute": float(d.accumulate_s.sum()),
-             "dram": max(stream_s, float(per_channel.max(initial=0))),
+             "dram": stream_s + float(per_channel.max(initial=0)),
              "sram": float(d.hit_s.sum()) if d.hit_s is not None else 0.0,
              "banks": (float(d.bank_s.sum(axis=0).max()) + kp.row_latency_s) if d.bank_s is not None else 0.0,
              "latency": float(d.mlp_s.sum()) if d.mlp_s is not None else 0.0}
     accesses = float(d.bank_requests.sum()) if d.bank_requests is not None else 0.0
     hw = bool(kp.kernel.extra.get("lookup_hw"))  # lookup hardware: bytes and energies as the analytic cost
     return replace(c, terms_s=terms, busy_s=busy_s, bound=max(terms, key=terms.get),
-                   dram_bytes=stream_bytes + miss_bytes + load_bytes,
+                   dram_bytes=stream_bytes + miss_bytes,
                    sram_bytes=c.sram_bytes if hw else d.hit_rows * d.bytes_per_row,
                    lookup_accesses=c.lookup_accesses if hw else accesses, notes=notes)
+
+
+def _load_cost(sim, kp, nbytes: float, busy_s: float):
+    """The table load of an on-chip lookup as a kernel of its op (unit "memory"): DRAM bytes streamed into
+    the lookup banks ahead of the op, while earlier ops run, so they count in the op's bytes and busy time
+    but not in its share of the latency."""
+    k = kp.kernel
+    kernel = Kernel(f"{k.op}:load_tables", k.op, "memory", k.dtype, stream_read_bytes=int(nbytes))
+    dram_s = nbytes / sim.accel.memory.dram.sustained_bandwidth_bytes_per_s
+    terms = {**dict.fromkeys(TERMS, 0.0), "dram": dram_s}
+    return KernelCost(kernel, terms, busy_s, "dram", nbytes, 0.0, 0.0, 0.0)
 
 
 class LazyExtra(Mapping):
@@ -122,18 +137,26 @@ def build_result(sim, wall_s: float):
     busy = busy_shares(starts, ends)
     latency = max(ends) if ends else 0.0
     lines, op_notes = explain(sim, latency)
-    sched = []
+    sched, times_all = [], []
     last_of_op = {kp.op: kp.index for kp in plans}
     device_busy = {}  # id(cost) -> its share of the device's busy time, for active power
-    for kp, s, e, b in zip(plans, starts, ends, busy):
+    for kp, s, e, b, t in zip(plans, starts, ends, busy, times):
         notes = op_notes.get(kp.op, "") if last_of_op[kp.op] == kp.index else ""
-        if kp.demand is not None:
+        ld = kp.table_load
+        if ld is not None and ld.loaded_bytes > 0:
+            ls, le = ld.start_s - off, ld.end_s - off
+            load = _load_cost(sim, kp, ld.loaded_bytes, le - ls)
+            device_busy[id(load)] = 0.0  # the engines' active time is the kernels'; the load overlaps them
+            sched.append(Scheduled(load, ls, le, 0.0))
+            times_all.append(0.0)
+        if kp.tiling is not None:
             cost = _lookup_cost(sim, kp, e - s, notes)
         else:
             bound = ("sram" if kp.extended != "dram" else "dram") if kp.extended else kp.cost.bound
             cost = replace(kp.cost, busy_s=e - s, bound=bound, notes=notes)
         device_busy[id(cost)] = b
         sched.append(Scheduled(cost, s, e, float(kp.stall_s)))
+        times_all.append(t)
 
     def energy(cost, accel):
         return kernel_energy(replace(cost, busy_s=device_busy[id(cost)]), accel)
@@ -152,7 +175,8 @@ def build_result(sim, wall_s: float):
     extra = LazyExtra(_extra(sim, latency, wall_s),
                       {"analytic_latency_s": analytic_latency, "explanations": explanations})
     opts = {**sim.opts, **{k: v for k, v in sim.d_opts.items() if k != "progress"}}
-    return assemble(sim.workload, sim.accel, "des", opts, sched, energy, extra, time_s=times)
+    opts["streams"] = sim.streams_model
+    return assemble(sim.workload, sim.accel, "des", opts, sched, energy, extra, time_s=times_all)
 
 
 def _extra(sim, latency: float, wall_s: float) -> dict:
@@ -161,8 +185,6 @@ def _extra(sim, latency: float, wall_s: float) -> dict:
     busy = {name: m.busy_s.get(name, 0.0) for name in m.units}
     busy["dram"] = float(m.dram.busy_s.mean())
     busy["dram busiest channel"] = float(m.dram.busy_s.max())
-    if m.dram.activations.busy_s.any():
-        busy["dram row activations"] = float(m.dram.activations.busy_s.mean())
     if m.sram_s_per_byte:
         busy[m.sram.name] = m.sram.busy_s
     if m.banks is not None:
@@ -202,4 +224,5 @@ def _extra(sim, latency: float, wall_s: float) -> dict:
             "lookup_waits_s": {kp.op: {k: float(v) for k, v in kp.waits.items()}
                                for kp in sim.plans if kp.demand is not None},
             "drawn_streams": list(sim.drawn), "time_attribution": sim.d_opts["time_attribution"],
+            "streams": None if sim.stream_of is None else dict(sim.stream_of),
             "coarse": bool(sim.d_opts["coarse"])}

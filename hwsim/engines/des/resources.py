@@ -2,11 +2,12 @@
 
 - compute engines (matrix, vector, hash unit): simpy Resources of capacity 1; a kernel (or one tile of
   it) holds its engine for its service time;
-- DRAM: `channels` FIFO servers (the buses) of bandwidth / channels each, at the copy efficiency, with
-  `latency` on the way back; where the config gives `row_buffer`, one open row per bank: a read into
-  the open row only uses the bus, one that opens a row also holds the channel's banks for what random
-  gathers of that size reach (the gather curve), while other traffic keeps using the bus;
-  table prefetches are background work that kernels' reads and writes overtake;
+- DRAM: `channels` FIFO servers of bandwidth / channels each, with `latency` on the way back; one queue
+  per channel serves every byte: streams at the copy efficiency, row reads at the gather curve's
+  efficiency for their size (where the config gives `row_buffer`, one open row per bank: a read into
+  the open row moves at the streaming rate). Bytes that share a channel add their times, so no kernel
+  beats its bytes / peak bandwidth; table prefetches are background work that kernels' reads and
+  writes overtake;
 - on-chip SRAM (the cache level nearest DRAM): one FIFO server at its bandwidth;
 - lookup banks: `lookup.banks` FIFO servers, one access per cycle each, one queue per bank;
 - the thread pool of Little's law (GPUs and CPUs): one FIFO server; a row read occupies
@@ -96,7 +97,6 @@ class ServerArray:
 class Dram(ServerArray):
     def __init__(self, cfg):
         super().__init__("dram", cfg.channels, background=True)
-        self.activations = ServerArray("dram row activations", cfg.channels)
         self.latency_s = cfg.latency_s
         # a stream moves bytes at the copy efficiency, spread over all channels
         self.stream_s_per_byte = cfg.channels / cfg.sustained_bandwidth_bytes_per_s
@@ -111,22 +111,25 @@ class Dram(ServerArray):
         return self.serve_background(now, work) if background else self.serve_evenly(now, work)
 
     def rows(self, now: float, channel, bank, page, nbytes, miss_s_per_byte: float) -> float:
-        """Row reads (chunks of one DRAM row each). Every read moves its bytes over the channel's bus; one
-        that opens a row also occupies the channel's banks for what random gathers of its size cost
-        (activations, not bytes, limit those), while streams keep using the bus."""
+        """Row reads (chunks of one DRAM row each) on the same channel queues as the streams: a read into
+        the open row moves its bytes at the streaming rate; one that opens a row holds its channel for what
+        random gathers of that size reach (the gather curve: activations, not bytes, limit them). One queue
+        per channel serves both, so a kernel's row reads and its streamed indices and output add up, as
+        bytes that share one DRAM must (no op beats bytes / peak bandwidth)."""
         if len(channel) == 0:
             return now
-        opens = nbytes
+        work = nbytes * miss_s_per_byte
         if self.open_row is not None:
             hit = self.open_row[channel, bank] == page
             self.open_row[channel, bank] = page
             n_hit = int(hit.sum())
             self.row_hits += n_hit
-            opens = np.where(hit, 0.0, nbytes)
-        self.row_misses += len(channel) - (0 if self.open_row is None else n_hit)
-        bus = self.serve(now, np.bincount(channel, weights=nbytes * self.stream_s_per_byte, minlength=self.n))
-        act = self.activations.serve(now, np.bincount(channel, weights=opens * miss_s_per_byte, minlength=self.n))
-        return max(bus, act)
+            self.row_misses += len(channel) - n_hit
+            if n_hit:
+                work = np.where(hit, nbytes * self.stream_s_per_byte, work)
+        else:
+            self.row_misses += len(channel)
+        return self.serve(now, np.bincount(channel, weights=work, minlength=self.n))
 
 
 class Timeline:

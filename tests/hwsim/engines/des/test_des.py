@@ -103,18 +103,25 @@ def test_serial_des_reproduces_the_analytic_schedule_without_lookups(kind):
 
 def test_zipf_stream_on_few_banks_is_slower_and_names_the_bank():
     w = with_streams(workloads.layer("memory", 1024, 512, 512), zipf)
-    a = simulate(w, "lut-asic", tables_resident=True)
+    even = with_streams(workloads.layer("memory", 1024, 512, 512), balanced)
     d = simulate(w, "lut-asic", engine="des", tables_resident=True, double_buffer=False)
+    u = simulate(even, "lut-asic", engine="des", tables_resident=True, double_buffer=False)
     load = d.extra["bank_load"]["lookup"]
     busiest = int(np.argmax(load))
     assert load[busiest] > 3 * load.mean()  # Zipf over buckets, interleaved: bucket 0 of every table on bank 0..15
-    assert d.latency_s >= a.latency_s
+    # the busiest bank serves one access per cycle: a lower bound on the op (the DES may read some cold rows
+    # from DRAM instead, which the analytic engine does not, so the analytic time is no bound here)
+    assert d.latency_s >= load[busiest] / load_accelerator("lut-asic").clock_hz
+    assert d.latency_s > 3 * u.latency_s  # the same rows spread evenly over the banks
     assert any(f"bank {busiest} served" in line for line in d.extra["explanations"])
     assert f"bank {busiest} served" in d.ops.set_index("op").loc["lookup", "notes"]
 
 
-@pytest.mark.parametrize("preset,opts", [("lut-asic", {}), ("h200", {"mode": "graph", "lowering": "fused"})])
+@pytest.mark.parametrize("preset,opts", [("lut-asic", {}),
+                                         ("h200", {"mode": "graph", "lowering": "fused", "streams": 3})])
 def test_qkv_lookups_overlap_in_the_timeline(preset, opts):
+    """On lut-asic by default (dataflow: the lookup memory takes several ops' reads); on a GPU only when the
+    workload puts the branches on streams of their own (one stream runs its kernels in order)."""
     w = workloads.block("memoryformer", 256, 256)
     d = simulate(w, preset, engine="des", **opts)
     ops = d.kernels.groupby("op").agg(start=("start_s", "min"), end=("end_s", "max"))
@@ -245,9 +252,10 @@ def test_other_lookup_memories_run():
     lut = load_accelerator("lut-asic")
     near = simulate(w, lut.with_overrides({"lookup.placement": "near_memory"}), engine="des")
     assert near.latency_s > 0 and near.extra["bank_load_unit"]["q.lookup"] == "lookup bank"
-    # tables larger than the banks: the rows that do not fit are read from DRAM, row by row
-    small = simulate(w, lut.with_overrides({"lookup.capacity": "512 KiB"}), engine="des")
-    full = simulate(w, lut, engine="des")
+    # tables larger than the banks: the rows that do not fit are read from DRAM, row by row (resident tables,
+    # so that the choice between loading tables and reading the rows a short stream needs is not made)
+    small = simulate(w, lut.with_overrides({"lookup.capacity": "512 KiB"}), engine="des", tables_resident=True)
+    full = simulate(w, lut, engine="des", tables_resident=True)
     assert full.extra["dram_row_hits"] + full.extra["dram_row_misses"] == 0
     assert small.extra["dram_row_hits"] + small.extra["dram_row_misses"] > 0
     gpu = simulate(w, "h200", engine="des", lowering="fused", mode="graph")
