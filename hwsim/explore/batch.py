@@ -1,0 +1,177 @@
+"""The rows of many sweep points at once (Evaluator.rows): points grouped, each group's engine calls traced
+once per path and replayed on arrays (hwsim.explore.vector), the few points no traced path covers computed
+one by one with Evaluator.row. The rows are Evaluator.row's to the bit (tests/hwsim/explore/test_vector.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.area import area_mm2
+from hwsim.energy import kernel_energy
+from hwsim.engines.analytic import TERMS, kernel_cost
+from hwsim.engines.lookup_hw import place_tables
+from hwsim.engines.options import resolve_options
+from hwsim.explore.accel import replace_parts
+from hwsim.explore.constraints import holds
+from hwsim.explore.vector import RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
+from hwsim.explore.workload import BUILD_KEY
+
+_CACHE_LIMIT = 4096
+
+
+class Batch:
+    """Holds the traced paths of every group met so far (keep one per worker, inside the Evaluator)."""
+
+    def __init__(self, ev):
+        self.ev = ev
+        self._flat: dict = {}       # id(part) -> (part, structure id, leaves)
+        self._structures: dict = {}  # structure -> small id
+        self._stage1: dict = {}     # group -> [Variant]
+        self._kernels: dict = {}    # (group, lowering key, options, distinct kernel) -> [Variant]
+        self.labels = [*TERMS, "min_kernel", "launch", "none"]
+
+    def rows(self, points: list) -> list[dict]:
+        ev = self.ev
+        rows = [ev.blank(p) for p in points]
+        groups: dict = {}
+        for i, p in enumerate(points):
+            try:
+                parts = ev.builder.parts(p)
+            except Exception as e:  # noqa: BLE001  (ConfigError) the point keeps its row, with why
+                rows[i]["error"] = ev.one_line(e)
+                continue
+            structure, leaves = [], []
+            for part in parts.values():
+                s, lv = self._flatten(part)
+                structure.append(s)
+                leaves.extend(lv)
+            key = (p["base"], tuple(p[k] for k in BUILD_KEY), p["layers"], tuple(p[k] for k in ev.option_names),
+                   tuple(parts), tuple(structure))
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = ([], [], parts)
+            g[0].append(i)
+            g[1].append(leaves)
+        for key, (idx, leaves, parts) in groups.items():
+            self._group(key, points, rows, np.array(idx), leaves, parts)
+        return rows
+
+    def _flatten(self, part):
+        hit = self._flat.get(id(part))
+        if hit is None or hit[0] is not part:
+            structure, leaves = [], []
+            flatten(part, structure, leaves)
+            sid = self._structures.setdefault(tuple(structure), len(self._structures))
+            hit = (part, sid, leaves)
+            _put(self._flat, id(part), hit)
+        return hit[1], hit[2]
+
+    def _group(self, key, points, rows, idx, leaves, parts) -> None:
+        ev = self.ev
+        p0 = points[idx[0]]
+        wkey = key[1]
+        try:
+            w = ev.workload(wkey)
+        except ValueError as e:
+            for i in idx:
+                rows[i]["error"] = ev.one_line(e)
+            return
+        layers = 1 if p0.get("scope") == "model" else p0["layers"]
+        options = {k: p0[k] for k in ev.option_names}
+        base = ev.builder.bases[p0["base"]]
+        x = np.array(leaves, dtype=np.float64).reshape(len(idx), -1)
+
+        def make(syms):
+            it = iter(syms)
+            return replace_parts(base, {a: with_leaves(part, it) for a, part in parts.items()})
+
+        def stage1(accel):
+            from hwsim.explore.fastpath import tables_fit
+
+            area = area_mm2(accel)
+            opts = plain(place_tables(w, accel, resolve_options(accel, **options), layers))
+            fit = bool(tables_fit(w, accel, opts["tables_resident"], layers))
+            lkey = plain(ev.lowering_key(wkey, accel, opts))
+            rt = accel.runtime
+            return (area, fit, opts, lkey, accel.energy.idle_power_w, *(getattr(rt, n) for n in RUNTIME))
+
+        found, left = cover(_list(self._stage1, key), x, lambda i: traced(stage1, leaves[i], make))
+        scalar = list(idx[left])
+        for _, hit, outs in found:
+            area, fit, opts, lkey, idle_w, *rt = values(outs)
+            keep = []
+            for n, i in enumerate(idx[hit]):
+                row = rows[i]
+                row["area_mm2"] = float(area[n]) if isinstance(area, np.ndarray) else float(area)
+                row["tables_fit"] = fit
+                if all(holds(c, row) for c in ev.pre):
+                    keep.append(n)
+            if keep:
+                keep = np.array(keep)
+                sub = hit[keep]
+                scalar += self._costs(key, points, rows, idx, leaves, x, sub, make, w, wkey, opts, lkey,
+                                      _take(idle_w, keep), {n: _take(v, keep) for n, v in zip(RUNTIME, rt)})
+        for i in scalar:
+            rows[i] = ev.row(points[i])
+
+    def _costs(self, key, points, rows, idx, leaves, x, sub, make, w, wkey, opts, lkey, idle_w, rt) -> list:
+        """Fill the rows of the group's points `sub` (positions in the group); the indices left to Evaluator.row."""
+        ev = self.ev
+        low = ev.lowered_by_key(wkey, lkey, lambda: (w, ev.builder.build(points[idx[sub[0]]]), opts))
+        okey = tuple(sorted(opts.items()))
+        n = len(sub)
+        xs = x[sub]
+        scalar = np.zeros(n, dtype=bool)
+        ubusy, udram, udyn, ubound = [], [], [], []
+        for j, k in enumerate(low.unique):
+            def cost(accel, k=k):
+                c = kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"])
+                return c.busy_s, c.dram_bytes, sum(kernel_energy(c, accel).values()), c.bound
+
+            found, left = cover(_list(self._kernels, (key, lkey, okey, j)), xs,
+                                lambda i, cost=cost: traced(cost, leaves[sub[i]], make))
+            b, d, e, code = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+            for _, hit, outs in found:
+                busy, dram, dyn, bound = values(outs)
+                b[hit], d[hit], e[hit], code[hit] = busy, dram, dyn, self._code(bound)
+            scalar[left] = True
+            ubusy.append(b)
+            udram.append(d)
+            udyn.append(e)
+            ubound.append(code)
+        ok = ~scalar
+        if ok.any():
+            sel = np.flatnonzero(ok)
+            tot = totals(low, [a[sel] for a in ubusy], [a[sel] for a in udram], [a[sel] for a in udyn],
+                         [a[sel] for a in ubound], self.labels, {k: _take(v, sel) for k, v in rt.items()},
+                         opts["mode"], opts["host_head_start_s"], _take(idle_w, sel), len(w.ops))
+            cols = {k: v.tolist() for k, v in tot.items()}
+            for m, i in enumerate(idx[sub[sel]]):
+                row = rows[i]
+                for c, v in cols.items():
+                    row[c] = v[m]
+                row["flops"] = low.flops
+                row["feasible"] = all(holds(c, row) for c in ev.post)
+        return list(idx[sub[scalar]])
+
+    def _code(self, label) -> int:
+        if label not in self.labels:
+            self.labels.append(label)
+        return self.labels.index(label)
+
+
+def _take(v, sel):
+    return v[sel] if isinstance(v, np.ndarray) else v
+
+
+def _list(cache: dict, key) -> list:
+    v = cache.get(key)
+    if v is None:
+        v = []
+        _put(cache, key, v)
+    return v
+
+
+def _put(cache: dict, key, value) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
