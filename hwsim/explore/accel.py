@@ -41,6 +41,22 @@ class AccelBuilder:
             break  # spec checking made every path name the same setting in every base
         self.groups = {p: list(dict.fromkeys(v)) for p, v in self.groups.items()}
         self._parts: dict = {}
+        self._data: dict = {}
+
+    def _base_data(self, base, parent) -> dict:
+        """The base's part as config data to put a point's values into: its validated values in SI units
+        (validating numbers skips parsing the YAML's unit strings again), where they validate back to the
+        same part; else the YAML as written."""
+        data = self._data.get((base, parent))
+        if data is None:
+            part = _get(self.bases[base], self.attr[parent])
+            data = part.model_dump(by_alias=True, exclude_unset=True)
+            try:
+                same = type(part).model_validate(data) == part
+            except ValidationError:
+                same = False
+            data = self._data[(base, parent)] = data if same else read_path(self.spec.bases[base], parent)
+        return data
 
     def source(self, point) -> str:
         return f"{point['base']} with " + ", ".join(f"{n}={point[n]!r}" for n, _ in self.axes)
@@ -69,7 +85,7 @@ class AccelBuilder:
 
     def _validate_part(self, base, parent, members, point):
         cls = type(_get(self.bases[base], self.attr[parent]))
-        data = substitute(read_path(self.spec.bases[base], parent), [(rel, point[n]) for n, rel in members])
+        data = substitute(self._base_data(base, parent), [(rel, point[n]) for n, rel in members])
         try:
             return cls.model_validate(data)
         except ValidationError as e:

@@ -3,6 +3,8 @@ once per path and replayed on arrays (hwsim.explore.vector), the few points no t
 one by one with Evaluator.row. The rows are Evaluator.row's to the bit (tests/hwsim/explore/test_vector.py)."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from hwsim.area import area_mm2
@@ -12,10 +14,12 @@ from hwsim.engines.lookup_hw import place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import replace_parts
 from hwsim.explore.constraints import holds
-from hwsim.explore.vector import RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
+from hwsim.explore.program import Program
+from hwsim.explore.vector import MAX_VARIANTS, RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
 from hwsim.explore.workload import BUILD_KEY
 
 _CACHE_LIMIT = 4096
+_build_key = operator.itemgetter(*BUILD_KEY)
 
 
 class Batch:
@@ -26,7 +30,7 @@ class Batch:
         self._flat: dict = {}       # id(part) -> (part, structure id, leaves)
         self._structures: dict = {}  # structure -> small id
         self._stage1: dict = {}     # group -> [Variant]
-        self._kernels: dict = {}    # (group, lowering key, options, distinct kernel) -> [Variant]
+        self._programs: dict = {}   # (group, lowering key, options) -> Program: every kernel's traced paths
         self.labels = [*TERMS, "min_kernel", "launch", "none"]
 
     def rows(self, points: list) -> list[dict]:
@@ -44,8 +48,8 @@ class Batch:
                 s, lv = self._flatten(part)
                 structure.append(s)
                 leaves.extend(lv)
-            key = (p["base"], tuple(p[k] for k in BUILD_KEY), p["layers"], tuple(p[k] for k in ev.option_names),
-                   tuple(parts), tuple(structure))
+            key = (p["base"], _build_key(p), p["layers"], tuple(p[k] for k in ev.option_names), tuple(parts),
+                   tuple(structure))
             g = groups.get(key)
             if g is None:
                 g = groups[key] = ([], [], parts)
@@ -117,23 +121,42 @@ class Batch:
         """Fill the rows of the group's points `sub` (positions in the group); the indices left to Evaluator.row."""
         ev = self.ev
         low = ev.lowered_by_key(wkey, lkey, lambda: (w, ev.builder.build(points[idx[sub[0]]]), opts))
-        okey = tuple(sorted(opts.items()))
+        okey = (key, lkey, tuple(sorted(opts.items())))
+        prog = self._programs.get(okey)
+        if prog is None:
+            prog = Program(x.shape[1])
+            _put(self._programs, okey, prog)
         n = len(sub)
         xs = x[sub]
+        probed: set = set()
+        while True:
+            vals, taken = prog.evaluate(xs)
+            new = False
+            for j, k in enumerate(low.unique):
+                takes, free = taken.get(j, ((), np.ones(n, dtype=bool)))
+                first = int(np.argmax(free)) if free.any() else None
+                if first is None or (j, first) in probed or prog.variants(j) >= MAX_VARIANTS:
+                    continue
+                probed.add((j, first))  # (a probe its own path does not cover, NaN, goes the scalar way)
+                v = traced(lambda accel, k=k: _kernel(k, accel, opts), leaves[sub[first]], make)
+                prog.add(j, v.tape, None if v.failed else v.value)
+                new = True
+            if not new:
+                break
         scalar = np.zeros(n, dtype=bool)
         ubusy, udram, udyn, ubound = [], [], [], []
-        for j, k in enumerate(low.unique):
-            def cost(accel, k=k):
-                c = kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"])
-                return c.busy_s, c.dram_bytes, sum(kernel_energy(c, accel).values()), c.bound
-
-            found, left = cover(_list(self._kernels, (key, lkey, okey, j)), xs,
-                                lambda i, cost=cost: traced(cost, leaves[sub[i]], make))
+        for j in range(len(low.unique)):
+            takes, free = taken[j]
+            scalar |= free
             b, d, e, code = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
-            for _, hit, outs in found:
-                busy, dram, dyn, bound = values(outs)
-                b[hit], d[hit], e[hit], code[hit] = busy, dram, dyn, self._code(bound)
-            scalar[left] = True
+            for v, ok in takes:
+                if prog.failed(j, v):
+                    scalar |= ok
+                    continue
+                for arr, k in ((b, 0), (d, 1), (e, 2)):
+                    out = prog.output(vals, j, v, k)
+                    arr[ok] = out[ok] if isinstance(out, np.ndarray) else out
+                code[ok] = self._code(prog.output(vals, j, v, 3))
             ubusy.append(b)
             udram.append(d)
             udyn.append(e)
@@ -157,6 +180,12 @@ class Batch:
         if label not in self.labels:
             self.labels.append(label)
         return self.labels.index(label)
+
+
+def _kernel(k, accel, opts) -> tuple:
+    """What the block's totals need of one kernel: device time, DRAM bytes, dynamic energy, bound."""
+    c = kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"])
+    return c.busy_s, c.dram_bytes, sum(kernel_energy(c, accel).values()), c.bound
 
 
 def _take(v, sel):

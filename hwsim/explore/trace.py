@@ -157,44 +157,57 @@ class Tape:
         self.outputs: list = []  # per output: ("node", i) or ("const", value)
 
     def record(self, op, a, b, value) -> Sym:
-        self.ops.append((op, _ref(a), _ref(b), isinstance(a, Sym), isinstance(b, Sym)))
+        fn = _UNARY[op][1] if b is None else _BINARY[op][1]
+        self.ops.append((fn, _ref(a), _ref(b), isinstance(a, Sym), isinstance(b, Sym)))
         if op in _DIVIDING and isinstance(b, Sym):  # Python raises on a zero divisor, numpy would not
             self.guards.append(("ne", b.i, 0, False, True))
         return Sym(self.n_leaves + len(self.ops) - 1, value)
 
+    def prune(self) -> None:
+        """Drop the operations no output and no guard depends on (kernel notes, unused terms)."""
+        n0, ops = self.n_leaves, self.ops
+        need = [False] * len(ops)
+
+        def mark(i):
+            if i >= n0:
+                need[i - n0] = True
+        for _, a, b, b_node, _ in self.guards:
+            mark(a)
+            if b_node:
+                mark(b)
+        for kind, v in self.outputs:
+            if kind == "node":
+                mark(v)
+        for k in range(len(ops) - 1, -1, -1):
+            if need[k]:
+                _, a, b, a_node, b_node = ops[k]
+                if a_node:
+                    mark(a)
+                if b_node:
+                    mark(b)
+        remap, kept = {}, []
+        for k, (fn, a, b, a_node, b_node) in enumerate(ops):
+            if need[k]:
+                remap[n0 + k] = n0 + len(kept)
+                kept.append((fn, remap.get(a, a) if a_node else a, remap.get(b, b) if b_node else b, a_node, b_node))
+        self.ops = kept
+        self.guards = [(op, remap.get(a, a), remap.get(b, b) if b_node else b, b_node, r)
+                       for op, a, b, b_node, r in self.guards]
+        self.outputs = [(kind, remap.get(v, v)) if kind == "node" else (kind, v) for kind, v in self.outputs]
+
     def evaluate(self, leaves: np.ndarray):
         """(mask, outputs) over the rows of `leaves` (points x leaves): mask marks the points whose guards all
-        give the probe's answers; outputs are arrays (constants broadcast), valid where mask is true."""
-        n = leaves.shape[0]
-        vals = [leaves[:, j] for j in range(self.n_leaves)]
+        give the probe's answers; outputs are arrays (a constant output: the constant), valid where mask is true."""
+        vals = list(leaves.T)
         with np.errstate(all="ignore"):
-            for op, a, b, a_node, b_node in self.ops:
+            for fn, a, b, a_node, b_node in self.ops:
                 x = vals[a] if a_node else a
-                if b is None:
-                    vals.append(_UNARY[op][1](x))
-                else:
-                    vals.append(_BINARY[op][1](x, vals[b] if b_node else b))
-            mask = np.ones(n, dtype=bool)
+                vals.append(fn(x) if b is None else fn(x, vals[b] if b_node else b))
+            mask = np.ones(leaves.shape[0], dtype=bool)
             for op, a, b, b_node, result in self.guards:
                 got = _COMPARE[op][1](vals[a], vals[b] if b_node else b)
                 mask &= got if result else ~got
-        outs = [np.broadcast_to(np.asarray(vals[v], dtype=np.float64), (n,)) if kind == "node" else v
-                for kind, v in self.outputs]
-        return mask, outs
-
-
-def run(fn, probe_leaves, make_input):
-    """Trace fn(make_input(syms)) on one point: (tape, plain result with Syms replaced by output markers).
-    The result's numbers that depend on leaves come back as ("node", i) in tape.outputs; the caller lists
-    them with `output`."""
-    tape = Tape(len(probe_leaves))
-    _TRACE.append(tape)
-    try:
-        syms = [Sym(i, v) for i, v in enumerate(probe_leaves)]
-        result = fn(make_input(syms))
-        return tape, result
-    finally:
-        _TRACE.pop()
+        return mask, [vals[v] if kind == "node" else v for kind, v in self.outputs]
 
 
 def output(tape: Tape, x) -> int:

@@ -37,36 +37,45 @@ RUNTIME = ("graph_launch_s", "launch_latency_s", "launch_overhead_eager_s", "lau
 
 def flatten(obj, structure: list, leaves: list) -> None:
     """Append obj's structure (types, strings, flags, lengths) and its numbers, in a fixed order."""
-    if isinstance(obj, BaseModel):
-        structure.append(type(obj).__name__)
-        for name in type(obj).model_fields:
-            flatten(getattr(obj, name), structure, leaves)
-    elif isinstance(obj, (tuple, list)):
-        structure.append((type(obj).__name__, len(obj)))
+    t = type(obj)
+    if t is float or t is int:  # (int and float follow different arithmetic in Python: part of the structure)
+        structure.append(t)
+        leaves.append(obj)
+    elif isinstance(obj, BaseModel):
+        structure.append(t)
+        for x in obj.__dict__.values():
+            tx = type(x)
+            if tx is float or tx is int:  # (the common fields, without a call each)
+                structure.append(tx)
+                leaves.append(x)
+            elif tx is str or x is None or tx is bool:
+                structure.append(x)
+            else:
+                flatten(x, structure, leaves)
+    elif t is tuple or t is list or isinstance(obj, tuple):
+        structure.append((t, len(obj)))
         for x in obj:
             flatten(x, structure, leaves)
-    elif isinstance(obj, dict):
-        structure.append(("map", tuple(obj)))
+    elif t is dict:
+        structure.append((t, tuple(obj)))
         for x in obj.values():
             flatten(x, structure, leaves)
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        structure.append(type(obj).__name__)  # int and float follow different arithmetic in Python
-        leaves.append(obj)
     else:
-        structure.append(obj)
+        structure.append(obj)  # strings, flags, None, other numbers: points share a path only with the same
 
 
 def with_leaves(obj, it):
     """A copy of obj (without validation) whose numbers are the next items of `it`, in flatten's order."""
-    if isinstance(obj, BaseModel):
-        return obj.model_copy(update={n: with_leaves(getattr(obj, n), it) for n in type(obj).model_fields})
-    if isinstance(obj, (tuple, list)):
-        items = [with_leaves(x, it) for x in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)  # (a NamedTuple)
-    if isinstance(obj, dict):
-        return {k: with_leaves(x, it) for k, x in obj.items()}
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+    t = type(obj)
+    if t is float or t is int:
         return next(it)
+    if isinstance(obj, BaseModel):
+        return obj.model_copy(update={n: with_leaves(x, it) for n, x in obj.__dict__.items()})
+    if t is tuple or t is list or isinstance(obj, tuple):
+        items = [with_leaves(x, it) for x in obj]
+        return t(*items) if hasattr(obj, "_fields") else t(items)  # (a NamedTuple)
+    if t is dict:
+        return {k: with_leaves(x, it) for k, x in obj.items()}
     return obj
 
 
@@ -119,10 +128,12 @@ def cover(variants: list, leaves: np.ndarray, trace_new):
             if v.failed:
                 left.append(hit)
             else:
-                found.append((v, hit, [v.value[k] if isinstance(v.value[k], Const) else np.asarray(
-                    outs[v.value[k]], dtype=np.float64)[mask] for k in range(len(v.value))]))
+                found.append((v, hit, [x if isinstance(x, Const) else outs[x][mask] for x in v.value]))
             pending = pending[~mask]
     left.append(pending)
+    if len(found) > 1:  # the variants that covered the most points are tried first next time
+        hits = {id(v): len(h) for v, h, _ in found}
+        variants.sort(key=lambda v: -hits.get(id(v), 0))
     return found, np.concatenate(left)
 
 
@@ -134,6 +145,7 @@ def traced(fn, probe: list, make_input) -> Variant:
     try:
         value = fn(make_input([trace.Sym(i, v) for i, v in enumerate(probe)]))
         value = tuple(trace.output(tape, x) if isinstance(x, trace.Sym) else Const(x) for x in value)
+        tape.prune()
         return Variant(tape, value)
     except Exception:  # noqa: BLE001  a path the tape cannot replay (or an error): its points go the scalar way
         return Variant(tape, failed=True)
@@ -178,7 +190,8 @@ def totals(low, ubusy, udram, udyn, ubound, labels, rt: dict, mode: str, head_s:
     launch, none = labels.index("launch"), labels.index("none")
     bound = [np.where(stall[o] > busy[o], launch, kbound[o]) if low.has[o] else np.full(p, none)
              for o in range(n_ops)]
-    order = sorted(range(len(labels)), key=lambda c: labels[c])  # ties: alphabetical, as groupby orders them
+    present = set(np.unique(np.concatenate(bound)).tolist()) if bound else set()
+    order = sorted(present, key=lambda c: labels[c])  # ties: alphabetical, as groupby orders them
     bound_time = np.array([_op_sum(time_s, bound, c, p) for c in order])
     main = np.array([labels[c] for c in order], dtype=object)[np.argmax(bound_time, axis=0)] if order else None
     total_time = _pairwise(time_s, p)
