@@ -15,7 +15,7 @@ from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import replace_parts
 from hwsim.explore.constraints import holds
 from hwsim.explore.program import Program
-from hwsim.explore.vector import MAX_VARIANTS, RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
+from hwsim.explore.vector import GIVE_UP_AFTER, MAX_VARIANTS, RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
 from hwsim.explore.workload import BUILD_KEY
 
 _CACHE_LIMIT = 4096
@@ -129,34 +129,53 @@ class Batch:
         n = len(sub)
         xs = x[sub]
         probed: set = set()
+        fresh: dict = {}  # kernel -> the variant traced in the last pass
         while True:
             vals, taken = prog.evaluate(xs)
             new = False
             for j, k in enumerate(low.unique):
                 takes, free = taken.get(j, ((), np.ones(n, dtype=bool)))
+                v = fresh.pop(j, None)
+                if v is not None and sum(int(ok.sum()) for t, ok in takes if t == v) <= 1 and \
+                        prog.lonely(j, takes) >= GIVE_UP_AFTER:  # a path per point: stop tracing this kernel
+                    prog.give_up(j)
+                    new = True
+                    continue
                 first = int(np.argmax(free)) if free.any() else None
                 if first is None or (j, first) in probed or prog.variants(j) >= MAX_VARIANTS:
                     continue
                 probed.add((j, first))  # (a probe its own path does not cover, NaN, goes the scalar way)
                 v = traced(lambda accel, k=k: _kernel(k, accel, opts), leaves[sub[first]], make)
                 prog.add(j, v.tape, None if v.failed else v.value)
+                fresh[j] = prog.variants(j) - 1
                 new = True
             if not new:
                 break
+        prog.count(taken)
         scalar = np.zeros(n, dtype=bool)
+        accels: dict = {}
         ubusy, udram, udyn, ubound = [], [], [], []
-        for j in range(len(low.unique)):
-            takes, free = taken[j]
-            scalar |= free
+        for j, kernel in enumerate(low.unique):
+            takes, left = taken[j]
+            left = left.copy()
             b, d, e, code = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
             for v, ok in takes:
                 if prog.failed(j, v):
-                    scalar |= ok
+                    left |= ok
                     continue
                 for arr, k in ((b, 0), (d, 1), (e, 2)):
                     out = prog.output(vals, j, v, k)
                     arr[ok] = out[ok] if isinstance(out, np.ndarray) else out
                 code[ok] = self._code(prog.output(vals, j, v, 3))
+            for m in np.flatnonzero(left & ~scalar):  # this kernel, with the scalar engine, at these points
+                try:
+                    accel = accels.get(m)
+                    if accel is None:
+                        accel = accels[m] = ev.builder.build(points[idx[sub[m]]])
+                    b[m], d[m], e[m], bound = _kernel(kernel, accel, opts)
+                    code[m] = self._code(bound)
+                except Exception:  # noqa: BLE001  the point's row comes from Evaluator.row, with why
+                    scalar[m] = True
             ubusy.append(b)
             udram.append(d)
             udyn.append(e)

@@ -26,6 +26,7 @@ class Program:
         self.ops: list = []      # (numpy function, a, b, a is a node, b is a node); b None: unary
         self.guards: list = []   # (comparison, node, other, other is a node)
         self.funcs: dict = {}    # function id -> [(guard ids, signs, outputs or None when the trace failed)]
+        self.used: dict = {}     # function id -> [points each variant has taken, over every batch]
         self._ops: dict = {}
         self._guards: dict = {}
 
@@ -64,6 +65,25 @@ class Program:
                 kind, x = tape.outputs[o] if isinstance(o, int) else ("const", o.value)
                 outs.append(("node", node(x, True)) if kind == "node" else ("const", x))
         self.funcs.setdefault(f, []).append((np.array(ids, dtype=np.intp), np.array(signs, dtype=bool), outs))
+        self.used.setdefault(f, []).append(0)
+
+    def count(self, taken) -> None:
+        """Add a batch's final assignment (evaluate's second result) to each variant's points taken."""
+        for f, (takes, _) in taken.items():
+            for v, ok in takes:
+                self.used[f][v] += int(ok.sum())
+
+    def lonely(self, f, takes) -> int:
+        """Variants of f that have taken at most one point, counting this batch's `takes`: many of them, and
+        f's path depends on a value itself (each trace covers its own point)."""
+        now = {v: int(ok.sum()) for v, ok in takes}
+        return sum(1 for v, u in enumerate(self.used.get(f, ())) if u + now.get(v, 0) <= 1)
+
+    def give_up(self, f) -> None:
+        """Every point f's variants do not cover goes the scalar way from now on (a path that depends on the
+        very value of a number: each trace would cover one point)."""
+        self.funcs.setdefault(f, []).append((np.array([], dtype=np.intp), np.array([], dtype=bool), None))
+        self.used.setdefault(f, []).append(0)
 
     def evaluate(self, leaves: np.ndarray):
         """vals (every node over the points) and, per function, [(variant index, points taking it)] and the

@@ -64,6 +64,8 @@ class Sym:
     def __rfloordiv__(self, o): return _binary("floordiv", o, self)
     def __mod__(self, o): return _binary("mod", self, o)
     def __rmod__(self, o): return _binary("mod", o, self)
+    def __divmod__(self, o): return _binary("floordiv", self, o), _binary("mod", self, o)
+    def __rdivmod__(self, o): return _binary("floordiv", o, self), _binary("mod", o, self)
     def __neg__(self): return _unary("neg", self)
     def __pos__(self): return self
     def __abs__(self): return _unary("abs", self)

@@ -29,7 +29,8 @@ from hwsim.explore import trace
 from hwsim.explore.accel import replace_parts
 from hwsim.explore.columns import KIND_TIME_COLUMNS
 
-MAX_VARIANTS = 48  # traced paths per group (or per kernel of a group); points beyond go the scalar way
+MAX_VARIANTS = 64  # traced paths per group (or per kernel of a group); points beyond go the scalar way
+GIVE_UP_AFTER = 8  # this many paths that each covered one point: the path depends on a value; the rest go scalar
 RUNTIME = ("graph_launch_s", "launch_latency_s", "launch_overhead_eager_s", "launch_overhead_graph_s")
 
 
@@ -102,6 +103,7 @@ class Variant:
     tape: trace.Tape
     value: object = None    # what the traced function returned, numbers replaced by output positions
     failed: bool = False    # the trace raised: its points go the scalar way
+    used: int = 0           # points it has covered, over every batch
 
 
 def cover(variants: list, leaves: np.ndarray, trace_new):
@@ -123,6 +125,9 @@ def cover(variants: list, leaves: np.ndarray, trace_new):
         if fresh and not mask[0]:  # the probe must take its own path (a NaN compares false): leave it
             mask[0] = True
             v = Variant(v.tape, failed=True)
+        v.used += int(mask.sum())
+        if fresh and v.used <= 1 and sum(u.used <= 1 for u in variants) >= GIVE_UP_AFTER:
+            variants.append(Variant(trace.Tape(leaves.shape[1]), failed=True))  # a path per point: stop tracing
         if mask.any():
             hit = pending[mask]
             if v.failed:
