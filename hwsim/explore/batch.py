@@ -15,7 +15,7 @@ from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import replace_parts
 from hwsim.explore.constraints import holds
 from hwsim.explore.program import Program
-from hwsim.explore.vector import GIVE_UP_AFTER, MAX_VARIANTS, RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
+from hwsim.explore.vector import GIVE_UP_AFTER, MAX_VARIANTS, MIN_TRACE, RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
 from hwsim.explore.workload import BUILD_KEY
 
 _CACHE_LIMIT = 4096
@@ -98,7 +98,7 @@ class Batch:
             rt = accel.runtime
             return (area, fit, opts, lkey, accel.energy.idle_power_w, *(getattr(rt, n) for n in RUNTIME))
 
-        found, left = cover(_list(self._stage1, key), x, lambda i: traced(stage1, leaves[i], make))
+        found, left = cover(_list(self._stage1, key), x, lambda i: traced(stage1, leaves[i], make), MIN_TRACE)
         scalar = list(idx[left])
         for _, hit, outs in found:
             area, fit, opts, lkey, idle_w, *rt = values(outs)
@@ -141,8 +141,10 @@ class Batch:
                     prog.give_up(j)
                     new = True
                     continue
-                first = int(np.argmax(free)) if free.any() else None
-                if first is None or (j, first) in probed or prog.variants(j) >= MAX_VARIANTS:
+                if free.sum() < MIN_TRACE or prog.variants(j) >= MAX_VARIANTS:
+                    continue  # (a few points: the scalar engine costs this kernel there, below)
+                first = int(np.argmax(free))
+                if (j, first) in probed:
                     continue
                 probed.add((j, first))  # (a probe its own path does not cover, NaN, goes the scalar way)
                 v = traced(lambda accel, k=k: _kernel(k, accel, opts), leaves[sub[first]], make)
@@ -156,7 +158,7 @@ class Batch:
         accels: dict = {}
         ubusy, udram, udyn, ubound = [], [], [], []
         for j, kernel in enumerate(low.unique):
-            takes, left = taken[j]
+            takes, left = taken.get(j, ((), np.ones(n, dtype=bool)))  # (nothing traced yet: every point)
             left = left.copy()
             b, d, e, code = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
             for v, ok in takes:

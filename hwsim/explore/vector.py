@@ -30,6 +30,7 @@ from hwsim.explore.accel import replace_parts
 from hwsim.explore.columns import KIND_TIME_COLUMNS
 
 MAX_VARIANTS = 64  # traced paths per group (or per kernel of a group); points beyond go the scalar way
+MIN_TRACE = 3  # points a new trace must be able to cover in a batch (fewer: the scalar engine, point by point)
 GIVE_UP_AFTER = 8  # this many paths that each covered one point: the path depends on a value; the rest go scalar
 RUNTIME = ("graph_launch_s", "launch_latency_s", "launch_overhead_eager_s", "launch_overhead_graph_s")
 
@@ -106,9 +107,10 @@ class Variant:
     used: int = 0           # points it has covered, over every batch
 
 
-def cover(variants: list, leaves: np.ndarray, trace_new):
+def cover(variants: list, leaves: np.ndarray, trace_new, min_points: int = 1):
     """[(variant, point indices, outputs at those points)] and the indices left to the scalar path. Known
-    variants first; points none covers are traced (trace_new(point index) -> Variant) while there is room."""
+    variants first; points none covers are traced (trace_new(point index) -> Variant) while there is room
+    and at least min_points of them."""
     pending = np.arange(len(leaves))
     found, left = [], []
     known = list(variants)
@@ -116,7 +118,7 @@ def cover(variants: list, leaves: np.ndarray, trace_new):
         fresh = not known
         if known:
             v = known.pop(0)
-        elif len(variants) < MAX_VARIANTS:
+        elif len(variants) < MAX_VARIANTS and pending.size >= min_points:
             v = trace_new(pending[0])
             variants.append(v)
         else:

@@ -19,6 +19,7 @@ from hwsim.explore import trace
 from hwsim.explore.fastpath import Evaluator
 from hwsim.explore.sampling import points
 from hwsim.explore.spec import OPTION_CHOICES, SpecError, load_spec
+from hwsim.explore.program import Program
 from hwsim.explore.vector import cover, traced, values
 from workloads.builders import preset_block
 
@@ -66,7 +67,7 @@ def test_rows_equal_the_scalar_fast_path_to_the_bit(base, workload, axes, option
     opts = {k: [OPTION_CHOICES[k][i % len(OPTION_CHOICES[k])]] for k, i in options.items()}
     try:
         spec = load_spec({"base": base, "workload": workload, "options": opts, "axes": {a: AXES[a] for a in axes},
-                          "sampling": {"method": "random", "n": 24, "seed": seed}})
+                          "sampling": {"method": "random", "n": 48, "seed": seed}})
     except SpecError:  # an axis this preset does not have (no SRAM level, say)
         assume(False)
     assert_rows_are_the_scalar_rows(spec)
@@ -160,3 +161,19 @@ def test_a_number_leaving_the_tape_pins_its_value():
         trace._TRACE.pop()
     mask, _ = tape.evaluate(np.array([[4.0], [4.5]]))
     assert mask.tolist() == [True, False]
+
+
+def test_merged_paths_share_steps_but_keep_minus_zero_apart_and_take_the_first_path_that_holds():
+    prog = Program(1)
+    fns = [lambda x: (x[0] + 0.0, x[0] * 2.0), lambda x: (x[0] + -0.0, x[0] * 2.0 if x[0] > 1 else 5.0)]
+    for f, fn in enumerate(fns):
+        v = traced(fn, [-0.0], lambda s: s)
+        prog.add(f, v.tape, v.value)
+    v = traced(fns[1], [3.0], lambda s: s)  # the other side of x > 1: a second path of function 1
+    prog.add(1, v.tape, v.value)
+    assert len(prog.ops) == 3  # x + 0.0, x + -0.0 and x * 2.0 (shared by both functions)
+    vals, taken = prog.evaluate(np.array([[-0.0], [3.0]]))
+    assert [math.copysign(1, prog.output(vals, f, 0, 0)[0]) for f in (0, 1)] == [1.0, -1.0]  # as Python adds
+    (first, ok1), (second, ok2) = taken[1][0]
+    assert (first, ok1.tolist(), second, ok2.tolist()) == (0, [True, False], 1, [False, True])
+    assert prog.output(vals, 1, 0, 1) == 5.0 and prog.output(vals, 1, 1, 1)[1] == 6.0
