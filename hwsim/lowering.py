@@ -7,7 +7,7 @@ lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate
   the hash unit where there is one, the lookup memory for table rows). What dedicated hardware or a
   compiler that fuses each op would run.
 - "torch": what PyTorch eager runs for the same op, as in data/calibration/h200/h200_bench.py:
-  the sign hash as 16 small elementwise/reduction kernels with their intermediate tensors, the lookup
+  the sign hash as 16 small elementwise/reduction kernels (15 in fp32) with their intermediate tensors, the lookup
   as embedding_bag (or an index gather + multiply + sum), attention as a fused attention kernel plus
   the copy that transposes its output back, gpt-neox's RMSNorm as 5 kernels and rotary embeddings as
   5 (full) or 6 (partial) small kernels per tensor. On a CPU (simt=False) rows are read whole, a line fill
@@ -61,6 +61,9 @@ class Kernel:
     # instead of DRAM): activations passed between consecutive ops that fit (scratchpad_residency).
     onchip_read_bytes: int = 0
     onchip_write_bytes: int = 0
+    # transcendental evaluations (exp, log, erf, ...) among that work: a CPU computes each as a polynomial
+    # of dozens of vector instructions, which a FLOP count does not show (compute.vector.special_function)
+    special_ops: int = 0
 
     @property
     def gather_bytes(self) -> int:
@@ -72,9 +75,10 @@ def _b(dtype: str) -> int:
 
 
 def _elementwise(op: Op, name: str, elements: int, in_bytes: int, out_bytes: int, flops_per_element: int = 1,
-                 dtype: str | None = None) -> Kernel:
+                 dtype: str | None = None, special: int = 0) -> Kernel:
+    """special: transcendental evaluations per element."""
     return Kernel(f"{op.name}:{name}", op.name, "vector", dtype or op.dtype, flops_per_element * elements,
-                  elements * in_bytes, elements * out_bytes)
+                  elements * in_bytes, elements * out_bytes, special_ops=special * elements)
 
 
 # --- fused lowering ------------------------------------------------------------------------------
@@ -117,7 +121,9 @@ def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
         if has_hash_unit:
             return [Kernel(op.name, op.name, "hash", op.dtype, 0, reads, writes,
                            hash_chunks=op.dims["tokens"] * op.dims["chunks"])]
-        return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+        # one sigmoid (an exp) per input element: p = prod sigmoid(2|z|/t)
+        return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes,
+                       special_ops=op.dims["tokens"] * op.dims["width"])]
     if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
         # A plain row gather (a token embedding: a few rows of d elements each) is a DMA from DRAM, where the
         # table lives; dedicated lookup memories hold Memory Layer tables, and their adders have nothing to sum.
@@ -126,7 +132,8 @@ def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
         # Rows come from the lookup memory; the stream part is indices, weights in and the output out.
         stream_reads = reads - op.bytes_read["tables"]
         return [Kernel(op.name, op.name, "lookup", op.dtype, op.flops, stream_reads, writes, gather=lookup_gather(op))]
-    return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+    return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes,
+                   special_ops=op.dims.get("special_ops", 0))]
 
 
 # --- torch (PyTorch eager) lowering ---------------------------------------------------------------
@@ -144,12 +151,12 @@ def torch_hash_kernels(op: Op) -> list[Kernel]:
         _elementwise(op, "mul_pow2", e, i64, i64),       # * pow2
         _elementwise(op, "sum_bits", e, i64, 0),         # .sum(-1) reads e, writes c
         _elementwise(op, "abs", e, b, b),                # z.abs()
-        _elementwise(op, "to_float", e, b, f32),         # .float()
+        _elementwise(op, "to_float", e, b, f32),         # .float() (none when z is fp32 already: see below)
         _elementwise(op, "mul2", e, f32, f32),           # 2 *
         _elementwise(op, "div_t", e, f32, f32),          # / t
-        _elementwise(op, "logsigmoid", e, f32, f32, 4),  # F.logsigmoid
+        _elementwise(op, "logsigmoid", e, f32, f32, 4, special=2),  # F.logsigmoid: exp and log1p
         _elementwise(op, "sum_logp", e, f32, 0),         # .sum(-1) reads e, writes c
-        _elementwise(op, "exp", c, f32, f32, 4),         # torch.exp
+        _elementwise(op, "exp", c, f32, f32, 4, special=1),  # torch.exp
         _elementwise(op, "arange_k", k, 0, i64),         # arange(K)
         _elementwise(op, "mul_offsets", k, i64, i64),    # * 2^tau
         _elementwise(op, "add_offsets", c, i64, i64),    # codes + offsets
@@ -157,6 +164,8 @@ def torch_hash_kernels(op: Op) -> list[Kernel]:
     # the two reductions write one value per chunk
     ks[5] = replace(ks[5], stream_write_bytes=c * i64)
     ks[11] = replace(ks[11], stream_write_bytes=c * f32)
+    if op.dtype == "fp32":  # Tensor.float() of an fp32 tensor returns it as is: no kernel
+        del ks[7]
     return ks
 
 

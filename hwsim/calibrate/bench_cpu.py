@@ -194,6 +194,7 @@ def steps(ctx: mb.Ctx) -> list[tuple[str, object]]:
     out.append(("random gathers", lambda: mb.random_gathers(ctx, lambda t, i: t.index_select(0, i))))
     out.append(("pointer chase", lambda: pointer_chase(ctx)))
     out.append(("tiny ops", lambda: mb.tiny_op_cost(ctx)))
+    out.append(("special functions", lambda: mb.special_function_rate(ctx)))
     out.append(("attention", lambda: mb.attention_rate(ctx)))
     out.append(("embedding_bag", lambda: mb.embedding_bag_rate(ctx, 64 if ctx.sizes.budget_s < 0.3 else 256,
                                                                 1024, 8, "fp32")))

@@ -164,6 +164,9 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
         L.add(3, "fp32", fmt_flop_rate(base), "as matrix fp32: the same SIMD FMA units" if fp32 else sn)
         L.add(3, "bf16", fmt_flop_rate(base), "elementwise bf16 is widened to fp32 lanes")
     L.add(2, "efficiency", "1.0", "as matrix: a measured rate")
+    sf = figs.get("special_function")
+    if sf:
+        L.add(2, "special_function", fmt_flop_rate(sf.value).replace("FLOP/s", "OP/s"), sf.detail)
     if gpu:
         L.add(1, "threads_in_flight", d["threads_in_flight"], machine.threads_source)
     else:

@@ -22,6 +22,8 @@ read and written there instead of DRAM, where that is faster.
 The launch pipeline: in eager mode the host spends `launch_overhead_eager` per kernel and the device
 cannot start a kernel before it is launched; replayed graphs pay `graph_launch` once and
 `launch_overhead_graph` per kernel. Every kernel occupies the device at least `min_kernel_time`.
+On a CPU (kind cpu) the host is the device: the thread that dispatches an eager op runs it (with its
+intra-op pool) before it returns, so dispatch and kernel add up instead of overlapping.
 """
 from __future__ import annotations
 
@@ -199,6 +201,8 @@ def _cost(k: Kernel, accel, stats, tables_resident: bool, onchip: bool) -> Kerne
         # (dedicated lookup memories sum rows in adder trees beside the banks, at the rate rows arrive)
         v = accel.compute.vector
         terms["compute"] = k.flops / _rate(v.peak_flops_per_s, v.efficiency, k.dtype)
+        if k.special_ops and v.special_function_per_s:  # on the same units as the FMAs: added, not overlapped
+            terms["compute"] += k.special_ops / v.special_function_per_s
     streamed_s = dram_bytes / (dram.sustained_bandwidth_bytes_per_s if k.gemm is None
                                else gemm_stream_bandwidth(k, accel, dram_bytes, b))
     if levels and k.gemm is None:
@@ -262,6 +266,12 @@ class Scheduled:
     stall_s: float  # device idle before this kernel, waiting for the host to launch it
 
 
+def host_runs_kernels(accel) -> bool:
+    """Whether eager dispatch is synchronous: on a CPU the dispatching thread runs each op itself, so the
+    next op's dispatch starts when this op ends (no launch queue to hide it behind)."""
+    return accel.kind == "cpu"
+
+
 def schedule(costs: list[KernelCost], accel, mode: str, host_head_start_s: float = 0.0) -> list[Scheduled]:
     """The launch pipeline: host launches in order, the device runs one kernel at a time.
     host_head_start_s: host time already spent before the measured region starts (a benchmark that
@@ -269,6 +279,7 @@ def schedule(costs: list[KernelCost], accel, mode: str, host_head_start_s: float
     rt = accel.runtime
     host = (rt.graph_launch_s if mode == "graph" else 0.0) - host_head_start_s
     device = rt.launch_latency_s  # the first kernel waits for the device to pick up its launch
+    sync = mode == "eager" and host_runs_kernels(accel)
     out = []
     for c in costs:
         if mode == "eager":
@@ -280,4 +291,6 @@ def schedule(costs: list[KernelCost], accel, mode: str, host_head_start_s: float
         end = start + c.busy_s
         out.append(Scheduled(c, start, end, max(0.0, start - device)))
         device = end
+        if sync:
+            host = end
     return out

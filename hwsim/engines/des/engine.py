@@ -49,7 +49,7 @@ import simpy
 import hwsim.engines.des.processes as proc
 from hwsim.engines import lookup_hw
 from hwsim.engines.des import hw_demand
-from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
+from hwsim.engines.analytic import host_runs_kernels, kernel_cost, schedule, scratchpad_bytes
 from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
 from hwsim.engines.des.ordering import assign_streams, check_streams, resolve_streams
@@ -283,7 +283,7 @@ class Simulation:
         self.offset_s = hs  # simulation time 0 is when the host starts: analytic time -host_head_start_s
         device_free = rt.launch_latency_s + hs
         if self.opts["mode"] == "eager":
-            self.env.process(proc.host(self.env, self.plans, rt, device_free))
+            self.env.process(proc.host(self.env, self.plans, rt, device_free, host_runs_kernels(self.accel)))
             return None
         ready = simpy.Store(self.env)
         self.env.process(proc.sequencer(self.env, ready, rt, max(rt.graph_launch_s, device_free)))
