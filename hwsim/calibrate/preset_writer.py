@@ -95,14 +95,16 @@ def derived(machine: Machine, figs: dict[str, Figure], stock) -> dict:
     if machine.threads_in_flight:
         out["threads_in_flight"] = machine.threads_in_flight
     elif out["gather"]:
-        # Little's law at the best gather rate: cache lines in flight = lines per second x time per line,
-        # each one step of an index read from the cache and a line read from DRAM (the engines' step).
-        # Smaller rows reach less (per-row work, not memory), which the gather curve says.
-        rb, bw = max(((int(k.split(".")[1]), f.value) for k, f in figs.items() if k.startswith("gather.")),
-                     key=lambda p: p[1])
+        # Little's law at the best rate of the random reads alone (reads_alone: the gather op also writes
+        # its rows out and reads indices, which are no loads in flight): cache lines in flight = lines
+        # per second x time per line, each one step of an index read from the cache and a line read from
+        # DRAM (the engines' step). Smaller rows reach less (per-row work, not memory), which the gather
+        # curve says.
+        rb, frac = max(out["gather"], key=lambda p: (p[1], p[0]))
+        bw = frac * copy
         step = out["dram_latency"] + out["llc_latency"]
         out["threads_in_flight"] = max(1, round(bw / machine.line_bytes * step))
-        out["threads_from"] = (rb, bw, step)
+        out["threads_from"] = (rb, bw, figs[f"gather.{rb}"].value, step)
     else:
         out["threads_in_flight"] = stock.compute.threads_in_flight
     return out
@@ -171,10 +173,10 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
         L.add(1, "threads_in_flight", d["threads_in_flight"], machine.threads_source)
     else:
         if "threads_from" in d:
-            rb, bw, step = d["threads_from"]
-            why = (f"Little's law: lines in flight = random_row_gather {rb} B (the best) {fmt_bandwidth(bw)} / "
-                   f"{machine.line_bytes} B x ({fmt_time(d['dram_latency'])} DRAM + {fmt_time(d['llc_latency'])} "
-                   f"LLC per line)")
+            rb, bw, gathered, step = d["threads_from"]
+            why = (f"Little's law: lines in flight = the random reads of random_row_gather {rb} B ({fmt_bandwidth(gathered)} "
+                   f"of rows, reads alone {fmt_bandwidth(bw)}: the best) / {machine.line_bytes} B x "
+                   f"({fmt_time(d['dram_latency'])} DRAM + {fmt_time(d['llc_latency'])} LLC per line)")
         else:
             why = sn
         L.add(1, "threads_in_flight", d["threads_in_flight"], why)
