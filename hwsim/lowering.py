@@ -267,7 +267,7 @@ def torch_rotary_kernels(op: Op) -> list[Kernel]:
 
 
 def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, simt: bool = True,
-                cores: int = 1) -> list[Kernel]:
+                cores: int = 1, tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
     b = _b(op.dtype)
     if op.kind is OpKind.HASH:
         return torch_hash_kernels(op)
@@ -295,25 +295,22 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
                       op.total_bytes_written, attention=dict(op.dims))
         return [main, _elementwise(op, "transpose_copy", n * d, b, b)]  # y.transpose(1, 2).reshape(...)
     if op.kind is OpKind.MATMUL and not simt:
-        return cpu_matmul_kernels(op)
+        return cpu_matmul_kernels(op, tile_dtypes)
     return lower_fused(op, has_hash_unit=False)
 
 
-# dtypes a CPU multiplies on its matrix tiles (AMX: bf16 and int8; fp16 on AMX-FP16 parts); fp32 runs on
-# the vector FMA units
-CPU_TILE_DTYPES = ("bf16", "fp16", "int8")
-
-
-def cpu_matmul_kernels(op: Op) -> list[Kernel]:
-    """A product as PyTorch runs it on a CPU.
-    - One token in fp32 is a matrix-vector product (MKL sgemv): AVX-512 dot products along k that read the
-      weight once, in place; no output tile is padded to 16 rows as a tiled product would be.
+def cpu_matmul_kernels(op: Op, tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
+    """A product as PyTorch runs it on a CPU. tile_dtypes: the dtypes its matrix tiles multiply
+    (compute.matrix.tile_dtypes; AMX: bf16 and int8; None: every dtype).
+    - One token in a dtype off the tiles (fp32; bf16 without AMX) is a matrix-vector product (MKL sgemv):
+      vector dot products along k that read the weight once, in place; no output tile is padded to 16 rows
+      as a tiled product would be.
     - Every other product packs its weight first: BLAS GEMMs copy B into contiguous panels on every call
       (Goto and van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008), and
       oneDNN reorders PyTorch's plain-layout weight into AMX's VNNI tiles on every call. The packed copy
       is as large as the weight, so packing reads and writes it once more, and the product streams it."""
     (k,) = lower_fused(op, has_hash_unit=False)
-    if op.dims["m"] == 1 and op.dtype not in CPU_TILE_DTYPES:
+    if op.dims["m"] == 1 and tile_dtypes is not None and op.dtype not in tile_dtypes:
         return [replace(k, unit="vector", gemm=None)]
     w = op.bytes_read["weights"]
     return [Kernel(f"{op.name}:weight_pack", op.name, "memory", op.dtype, 0, w, w), k]
@@ -330,11 +327,13 @@ def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) ->
 
 
 def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str = "embedding_bag",
-          block_d: int = 128, simt: bool = True, cores: int = 1, scratchpad_bytes: float = 0.0) -> list[Kernel]:
-    """All kernels of a workload in launch order (cores: a CPU's cores, for its row gathers).
+          block_d: int = 128, simt: bool = True, cores: int = 1, scratchpad_bytes: float = 0.0,
+          tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
+    """All kernels of a workload in launch order (cores: a CPU's cores, for its row gathers; tile_dtypes:
+    the dtypes its matrix tiles multiply, compute.matrix.tile_dtypes).
     scratchpad_bytes: capacity of the on-chip memory that holds activations between ops (0: none, every
     kernel streams its operands from and to DRAM)."""
-    kernels = _lower(workload, lowering, has_hash_unit, lookup_impl, block_d, simt, cores)
+    kernels = _lower(workload, lowering, has_hash_unit, lookup_impl, block_d, simt, cores, tile_dtypes)
     if scratchpad_bytes <= 0:
         return kernels
     per_op: dict[str, int] = {}
@@ -383,7 +382,7 @@ def scratchpad_residency(workload, capacity_bytes: float, eligible: set[str]) ->
 
 
 def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block_d: int, simt: bool,
-           cores: int) -> list[Kernel]:
+           cores: int, tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, given {lowering!r}")
     if lookup_impl not in LOOKUP_IMPLS:
@@ -403,10 +402,10 @@ def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block
             if hash_of.get(op.name) is not None:
                 kernels.append(fused_memory_layer_kernel(hash_of[op.name], op, block_d))
             else:  # a hash no lookup reads, a plain gather, everything else: as PyTorch runs them
-                kernels += lower_torch(op, "embedding_bag", block_d, simt, cores)
+                kernels += lower_torch(op, "embedding_bag", block_d, simt, cores, tile_dtypes)
         return kernels
     for op in ops:
-        kernels += (lower_torch(op, lookup_impl, block_d, simt, cores) if lowering == "torch"
+        kernels += (lower_torch(op, lookup_impl, block_d, simt, cores, tile_dtypes) if lowering == "torch"
                     else lower_fused(op, has_hash_unit))
     return kernels
 

@@ -19,7 +19,7 @@ CPUINFO = Path("/proc/cpuinfo")
 MEMINFO = Path("/proc/meminfo")
 MAX_FREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
 # ISA extensions that decide the matrix rates a CPU can reach (kept in the info row)
-RATE_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
+RATE_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
 L1_LATENCY_CYCLES = 4  # load-to-use of an L1 hit on current x86 cores (Intel and AMD optimization manuals)
 MiB = 2**20
 

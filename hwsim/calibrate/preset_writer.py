@@ -67,6 +67,11 @@ def reads_alone(gathered_bytes_per_s: float, copy_bytes_per_s: float, row_bytes:
     return 1.0 if rest <= 1.0 else 1.0 / rest
 
 
+def tile_dtypes(flags) -> tuple[str, ...]:
+    """The dtypes a CPU multiplies in matrix tiles: those with an AMX flag (amx_bf16, amx_int8, amx_fp16)."""
+    return tuple(dt for dt in ("bf16", "int8", "fp16") if f"amx_{dt}" in flags) if "amx_tile" in flags else ()
+
+
 def derived(machine: Machine, figs: dict[str, Figure], stock) -> dict:
     """The numbers the preset holds that are computed from several figures (tested on their own)."""
     out = {}
@@ -144,6 +149,11 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
         f = figs[f"matrix.{dt}"]
         L.add(3, dt, fmt_flop_rate(f.value), f.detail)
     L.add(2, "tile", json.dumps(list(mat.tile)), sn)
+    if not gpu:
+        tiled = tile_dtypes(machine.flags)
+        L.add(2, "tile_dtypes", json.dumps(list(tiled)),
+              "AMX tiles (" + ", ".join(f"amx_{dt}" for dt in tiled) + " in /proc/cpuinfo flags)" if tiled else
+              "no AMX in /proc/cpuinfo flags: every dtype runs on vector FMAs, rows not padded to tiles")
     L.add(2, "cores", machine.cores, "SMs, torch.cuda.get_device_properties" if gpu else
           "torch.get_num_threads() during the benchmarks")
     L.add(2, "efficiency", "1.0", "the peaks above are measured rates of large products, not datasheet peaks")

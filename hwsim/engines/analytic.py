@@ -74,6 +74,11 @@ def _rate(unit_peaks, efficiency: float, dtype: str) -> float:
     return peaks[fallback] * efficiency
 
 
+def on_tiles(mat, dtype: str) -> bool:
+    """Whether the matrix unit multiplies `dtype` in fixed tiles (rows padded to tile[0])."""
+    return mat.tile_dtypes is None or dtype in mat.tile_dtypes
+
+
 def _pow2_at_least(x: int, lo: int = 16) -> int:
     return max(lo, 1 << max(0, math.ceil(math.log2(max(x, 1)))))
 
@@ -90,7 +95,9 @@ def _gemm_cost(k: Kernel, accel, b: int, onchip_read: float, onchip_write: float
     split = 1 if tiles >= mat.cores else max(1, min(kk // tk, mat.cores // tiles))
     waves = math.ceil(tiles * split / mat.cores)
     per_core = _rate(mat.peak_flops_per_s, mat.efficiency, k.dtype) / mat.cores
-    compute = waves * 2 * tm * tn * math.ceil(kk / split) / per_core
+    # vector FMAs (a dtype off the matrix tiles) compute the rows there are, not a padded tile's
+    rows = tm if on_tiles(mat, k.dtype) else min(tm, m)
+    compute = waves * 2 * rows * tn * math.ceil(kk / split) / per_core
     a_bytes, b_bytes, c_bytes = m * kk * b, kk * n * b, m * n * b
     bias = max(0, k.stream_read_bytes - a_bytes - b_bytes)
     # an activation operand held on chip is read (and the result written) there, not in DRAM

@@ -5,6 +5,7 @@ No timing asserts: the figures this machine gives are only checked for physical 
 faster than 10 MB/s and slower than 10 TB/s, DRAM is no nearer than a cache) and for agreeing with the
 rows they were computed from.
 """
+import dataclasses
 import math
 import os
 import re
@@ -442,3 +443,14 @@ def test_threads_reach_the_benchmarks_and_the_callers_setting_comes_back(monkeyp
     assert machine.cores == 1 and seen == [1]
     assert '"threads": 1' in results.rows[0]["extra"]  # the info row
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("flags, expected", [(("avx2", "fma"), []), (("avx512f", "avx512_bf16"), []),
+                                             (("amx_tile", "amx_bf16", "amx_int8"), ["bf16", "int8"]),
+                                             (("amx_tile", "amx_bf16", "amx_int8", "amx_fp16"), ["bf16", "int8", "fp16"])])
+def test_cpu_preset_tiles_only_the_dtypes_amx_multiplies(tmp_path, flags, expected):
+    # Zen 4's AVX-512 bf16 dot products are vector instructions, with no tile rows to pad; AMX has tiles
+    machine = dataclasses.replace(TINY_MACHINE, flags=flags)
+    a, text, _ = _write(tmp_path, machine, CPU_FIGS, "cpu-2core")
+    assert list(a.compute.matrix.tile_dtypes) == expected
+    assert ("AMX" in _line(text, "tile_dtypes"))

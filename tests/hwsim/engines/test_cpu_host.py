@@ -97,3 +97,35 @@ def test_special_function_laws(preset, rate, factor, seq, more, kind, lowering):
     assert (fast_r.ops["busy_s"].to_numpy() <= slow_r.ops["busy_s"].to_numpy() * (1 + 1e-9)).all()
     bigger = simulate(workloads.block(kind, 64, seq + more, 1, 2, dtype="fp32"), base, lowering=lowering)
     assert bigger.latency_s >= slow_r.latency_s * (1 - 1e-9)
+
+
+# ---- matrix tiles: which dtypes pad their rows ---------------------------------------------------------
+
+@pytest.mark.parametrize("preset", CPUS)
+def test_a_dtype_off_the_tiles_computes_only_the_rows_it_has(preset):
+    # 4 tokens x 4096 x 4096 bf16: on AMX tiles the 4 rows pad to tile[0] = 16; on vector FMAs (a CPU without
+    # AMX) they do not, so the compute term is 16 / 4 = 4x smaller (same tiles over the columns, same waves)
+    amx = load_accelerator(preset)
+    assert "bf16" in amx.compute.matrix.tile_dtypes and amx.compute.matrix.tile[0] == 16
+    no_amx = amx.with_overrides({"compute.matrix.tile_dtypes": []})
+    w = layer("linear", 4, 4096, 4096, dtype="bf16")
+    tiled = simulate(w, amx, lowering="fused").ops.iloc[0]["compute_s"]
+    vector = simulate(w, no_amx, lowering="fused").ops.iloc[0]["compute_s"]
+    assert tiled == pytest.approx(4 * vector, rel=1e-9)
+
+
+def test_a_one_token_product_off_the_tiles_is_a_matrix_vector_product():
+    # PyTorch's one-token product in a dtype with no tiles reads the weight in place (no packed copy)
+    w = layer("linear", 1, 512, 512, dtype="bf16")
+    on = lower(w, "torch", simt=False, cores=2, tile_dtypes=("bf16", "int8"))
+    off = lower(w, "torch", simt=False, cores=2, tile_dtypes=())
+    assert [k.unit for k in on] == ["memory", "matrix"]  # weight pack, then the tiled product
+    assert [k.unit for k in off] == ["vector"] and off[0].gemm is None
+    assert off[0].stream_read_bytes == on[1].stream_read_bytes  # the weight and the token, once
+
+
+def test_tile_dtypes_must_be_known_dtypes():
+    from hwsim.config import ConfigError
+
+    with pytest.raises(ConfigError, match="tile_dtypes"):
+        load_accelerator("cpu-2core").with_overrides({"compute.matrix.tile_dtypes": ["bf17"]})
