@@ -154,6 +154,8 @@ class _Checker:
             self.bad("chunk_points", "nsga2 writes one part per generation; set sampling.population instead")
         if self.problems:
             raise SpecError(self.problems, self.source)
+        if method == "nsga2":  # part g of the dataset is generation g
+            chunk = population
         return Spec(self.source, self.raw, tuple(axes), bases, method, n, seed, tuple(constraints), chunk,
                     population, objectives)
 
