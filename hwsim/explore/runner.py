@@ -78,7 +78,7 @@ def run_sweep(spec, out, scheduler: str | None = None, workers: int | None = Non
             for closable in dask:
                 closable.close()
     return SweepRun(store.read(schema), str(store.dir), len(pts), todo, store.n_parts, time.perf_counter() - t0,
-                    engine, len(pts))
+                    engine)
 
 
 def _run_search(spec, out, schema, scheduler, dask, workers, progress, t0) -> SweepRun:
@@ -87,10 +87,12 @@ def _run_search(spec, out, schema, scheduler, dask, workers, progress, t0) -> Sw
 
     store = open_store(out, spec, spec.n)  # n evaluations, population per part: part g is generation g
     done = store.done()
-    bar = progress_bar(spec.n, "search", enabled=progress, unit="evaluation")
-    interrupted = True
-    try:
-        with _open_engine(spec, scheduler, dask, workers, spec.population) as (engine, width, run):
+    # workers only when a generation is left to compute; started before the progress bar's thread, so they fork
+    with _open_engine(spec, scheduler, dask, workers, spec.population if len(done) < store.n_parts else 0) \
+            as (engine, width, run):
+        bar = progress_bar(spec.n, "search", enabled=progress, unit="evaluation")
+        interrupted = True
+        try:
             def evaluate(pts: list[dict]) -> list[dict]:
                 """Rows of `pts`, in order: split into one task per worker, rows sent back unencoded."""
                 k = max(1, min(width, len(pts)))
@@ -100,9 +102,9 @@ def _run_search(spec, out, schema, scheduler, dask, workers, progress, t0) -> Sw
                 return [r for j in sorted(got) for r in got[j]]
 
             computed = run_search(spec, store, done, evaluate, schema, bar)
-        interrupted = False
-    finally:
-        bar.close(interrupted=interrupted)
+            interrupted = False
+        finally:
+            bar.close(interrupted=interrupted)
     frame = store.read(schema)
     return SweepRun(frame, str(store.dir), len(frame), computed, store.n_parts, time.perf_counter() - t0, engine,
                     spec.n)
