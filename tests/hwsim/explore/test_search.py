@@ -128,7 +128,7 @@ def test_nsga2_nears_the_grid_front_with_fewer_evaluations_and_beats_random_samp
         theirs.append(hv(q.frame) / best)
         # every search point is a grid point, so nothing can beat the grid's front
         assert ours[-1] <= 1 + 1e-12
-    # measured: 0.986-0.999 of the grid front's hypervolume; random sampling 0.960-0.971
+    # measured: 0.991-0.998 of the grid front's hypervolume; random sampling 0.960-0.969
     assert min(ours) >= 0.97, ours
     assert np.mean(ours) > np.mean(theirs) and min(ours) > max(theirs), (ours, theirs)
 
