@@ -74,6 +74,36 @@ def test_every_point_lies_on_the_axes_and_the_dataset_has_a_generation_per_part(
     pd.testing.assert_frame_equal(again.frame, df)
 
 
+def test_the_batched_sampler_proposes_what_optunas_own_nsga2_proposes():
+    """Told each trial's generation (instead of scanning for it), the sampler must ask the same points as
+    optuna's NSGAIISampler asked a generation at a time: a toy problem with a constraint, 300 evaluations."""
+    import types
+    import warnings
+
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    dists = {"a": IntDistribution(0, 9), "b": IntDistribution(0, 4), "c": FloatDistribution(0.1, 10, log=True)}
+
+    def drive(study, batched):
+        for g in range(15):
+            if batched:
+                study.sampler.generation = g
+            trials = [study.ask(dists) for _ in range(20)]
+            for t in trials:
+                a, b, c = t.params["a"], t.params["b"], t.params["c"]
+                t.set_user_attr("constraints", [a + b - 10.0])
+                study.tell(t, [a + c, (9 - a) * (b + 1), abs(c - b)])
+        return [t.params for t in study.trials]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        stock = optuna.create_study(directions=["minimize"] * 3, sampler=optuna.samplers.NSGAIISampler(
+            population_size=20, seed=4, constraints_func=lambda t: t.user_attrs["constraints"]))
+        ours = search.new_study(types.SimpleNamespace(population=20, seed=4, objectives=("x", "y", "z")))
+        assert drive(ours, True) == drive(stock, False)
+
+
 # ---- hypervolume ---------------------------------------------------------------------------------------------
 
 def test_hypervolume_against_closed_forms():
