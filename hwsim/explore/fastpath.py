@@ -193,7 +193,7 @@ class Evaluator:
 
     def lowering(self, wkey, w, accel, opts) -> Lowered:
         key = (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
-               accel.kind == "gpu", accel.compute.matrix.cores, scratchpad_bytes(accel),
+               accel.kind == "gpu", accel.compute.matrix.cores, accel.compute.matrix.tile_dtypes, scratchpad_bytes(accel),
                adapt_key(accel, opts))
         low = self._lowered.get(key)
         if low is None:
