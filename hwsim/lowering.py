@@ -7,7 +7,7 @@ lowerings, chosen by `runtime.lowering` in the accelerator config (or a simulate
   the hash unit where there is one, the lookup memory for table rows). What dedicated hardware or a
   compiler that fuses each op would run.
 - "torch": what PyTorch eager runs for the same op, as in data/calibration/h200/h200_bench.py:
-  the sign hash as 16 small elementwise/reduction kernels with their intermediate tensors, the lookup
+  the sign hash as 16 small elementwise/reduction kernels (15 in fp32) with their intermediate tensors, the lookup
   as embedding_bag (or an index gather + multiply + sum), attention as a fused attention kernel plus
   the copy that transposes its output back, gpt-neox's RMSNorm as 5 kernels and rotary embeddings as
   5 (full) or 6 (partial) small kernels per tensor. On a CPU (simt=False) rows are read whole, a line fill
@@ -61,6 +61,9 @@ class Kernel:
     # instead of DRAM): activations passed between consecutive ops that fit (scratchpad_residency).
     onchip_read_bytes: int = 0
     onchip_write_bytes: int = 0
+    # transcendental evaluations (exp, log, erf, ...) among that work: a CPU computes each as a polynomial
+    # of dozens of vector instructions, which a FLOP count does not show (compute.vector.special_function)
+    special_ops: int = 0
 
     @property
     def gather_bytes(self) -> int:
@@ -72,9 +75,10 @@ def _b(dtype: str) -> int:
 
 
 def _elementwise(op: Op, name: str, elements: int, in_bytes: int, out_bytes: int, flops_per_element: int = 1,
-                 dtype: str | None = None) -> Kernel:
+                 dtype: str | None = None, special: int = 0) -> Kernel:
+    """special: transcendental evaluations per element."""
     return Kernel(f"{op.name}:{name}", op.name, "vector", dtype or op.dtype, flops_per_element * elements,
-                  elements * in_bytes, elements * out_bytes)
+                  elements * in_bytes, elements * out_bytes, special_ops=special * elements)
 
 
 # --- fused lowering ------------------------------------------------------------------------------
@@ -117,7 +121,9 @@ def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
         if has_hash_unit:
             return [Kernel(op.name, op.name, "hash", op.dtype, 0, reads, writes,
                            hash_chunks=op.dims["tokens"] * op.dims["chunks"])]
-        return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+        # one sigmoid (an exp) per input element: p = prod sigmoid(2|z|/t)
+        return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes,
+                       special_ops=op.dims["tokens"] * op.dims["width"])]
     if op.kind is OpKind.LOOKUP and not op.dims.get("weighted", 1):
         # A plain row gather (a token embedding: a few rows of d elements each) is a DMA from DRAM, where the
         # table lives; dedicated lookup memories hold Memory Layer tables, and their adders have nothing to sum.
@@ -126,7 +132,8 @@ def lower_fused(op: Op, has_hash_unit: bool) -> list[Kernel]:
         # Rows come from the lookup memory; the stream part is indices, weights in and the output out.
         stream_reads = reads - op.bytes_read["tables"]
         return [Kernel(op.name, op.name, "lookup", op.dtype, op.flops, stream_reads, writes, gather=lookup_gather(op))]
-    return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes)]
+    return [Kernel(op.name, op.name, "vector", op.dtype, op.flops, reads, writes,
+                   special_ops=op.dims.get("special_ops", 0))]
 
 
 # --- torch (PyTorch eager) lowering ---------------------------------------------------------------
@@ -144,12 +151,12 @@ def torch_hash_kernels(op: Op) -> list[Kernel]:
         _elementwise(op, "mul_pow2", e, i64, i64),       # * pow2
         _elementwise(op, "sum_bits", e, i64, 0),         # .sum(-1) reads e, writes c
         _elementwise(op, "abs", e, b, b),                # z.abs()
-        _elementwise(op, "to_float", e, b, f32),         # .float()
+        _elementwise(op, "to_float", e, b, f32),         # .float() (none when z is fp32 already: see below)
         _elementwise(op, "mul2", e, f32, f32),           # 2 *
         _elementwise(op, "div_t", e, f32, f32),          # / t
-        _elementwise(op, "logsigmoid", e, f32, f32, 4),  # F.logsigmoid
+        _elementwise(op, "logsigmoid", e, f32, f32, 4, special=2),  # F.logsigmoid: exp and log1p
         _elementwise(op, "sum_logp", e, f32, 0),         # .sum(-1) reads e, writes c
-        _elementwise(op, "exp", c, f32, f32, 4),         # torch.exp
+        _elementwise(op, "exp", c, f32, f32, 4, special=1),  # torch.exp
         _elementwise(op, "arange_k", k, 0, i64),         # arange(K)
         _elementwise(op, "mul_offsets", k, i64, i64),    # * 2^tau
         _elementwise(op, "add_offsets", c, i64, i64),    # codes + offsets
@@ -157,6 +164,8 @@ def torch_hash_kernels(op: Op) -> list[Kernel]:
     # the two reductions write one value per chunk
     ks[5] = replace(ks[5], stream_write_bytes=c * i64)
     ks[11] = replace(ks[11], stream_write_bytes=c * f32)
+    if op.dtype == "fp32":  # Tensor.float() of an fp32 tensor returns it as is: no kernel
+        del ks[7]
     return ks
 
 
@@ -258,7 +267,7 @@ def torch_rotary_kernels(op: Op) -> list[Kernel]:
 
 
 def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, simt: bool = True,
-                cores: int = 1) -> list[Kernel]:
+                cores: int = 1, tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
     b = _b(op.dtype)
     if op.kind is OpKind.HASH:
         return torch_hash_kernels(op)
@@ -286,25 +295,22 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
                       op.total_bytes_written, attention=dict(op.dims))
         return [main, _elementwise(op, "transpose_copy", n * d, b, b)]  # y.transpose(1, 2).reshape(...)
     if op.kind is OpKind.MATMUL and not simt:
-        return cpu_matmul_kernels(op)
+        return cpu_matmul_kernels(op, tile_dtypes)
     return lower_fused(op, has_hash_unit=False)
 
 
-# dtypes a CPU multiplies on its matrix tiles (AMX: bf16 and int8; fp16 on AMX-FP16 parts); fp32 runs on
-# the vector FMA units
-CPU_TILE_DTYPES = ("bf16", "fp16", "int8")
-
-
-def cpu_matmul_kernels(op: Op) -> list[Kernel]:
-    """A product as PyTorch runs it on a CPU.
-    - One token in fp32 is a matrix-vector product (MKL sgemv): AVX-512 dot products along k that read the
-      weight once, in place; no output tile is padded to 16 rows as a tiled product would be.
+def cpu_matmul_kernels(op: Op, tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
+    """A product as PyTorch runs it on a CPU. tile_dtypes: the dtypes its matrix tiles multiply
+    (compute.matrix.tile_dtypes; AMX: bf16 and int8; None: every dtype).
+    - One token in a dtype off the tiles (fp32; bf16 without AMX) is a matrix-vector product (MKL sgemv):
+      vector dot products along k that read the weight once, in place; no output tile is padded to 16 rows
+      as a tiled product would be.
     - Every other product packs its weight first: BLAS GEMMs copy B into contiguous panels on every call
       (Goto and van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008), and
       oneDNN reorders PyTorch's plain-layout weight into AMX's VNNI tiles on every call. The packed copy
       is as large as the weight, so packing reads and writes it once more, and the product streams it."""
     (k,) = lower_fused(op, has_hash_unit=False)
-    if op.dims["m"] == 1 and op.dtype not in CPU_TILE_DTYPES:
+    if op.dims["m"] == 1 and tile_dtypes is not None and op.dtype not in tile_dtypes:
         return [replace(k, unit="vector", gemm=None)]
     w = op.bytes_read["weights"]
     return [Kernel(f"{op.name}:weight_pack", op.name, "memory", op.dtype, 0, w, w), k]
@@ -321,11 +327,13 @@ def fused_memory_layer_kernel(hash_op: Op, lookup_op: Op, block_d: int = 128) ->
 
 
 def lower(workload, lowering: str, has_hash_unit: bool = False, lookup_impl: str = "embedding_bag",
-          block_d: int = 128, simt: bool = True, cores: int = 1, scratchpad_bytes: float = 0.0) -> list[Kernel]:
-    """All kernels of a workload in launch order (cores: a CPU's cores, for its row gathers).
+          block_d: int = 128, simt: bool = True, cores: int = 1, scratchpad_bytes: float = 0.0,
+          tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
+    """All kernels of a workload in launch order (cores: a CPU's cores, for its row gathers; tile_dtypes:
+    the dtypes its matrix tiles multiply, compute.matrix.tile_dtypes).
     scratchpad_bytes: capacity of the on-chip memory that holds activations between ops (0: none, every
     kernel streams its operands from and to DRAM)."""
-    kernels = _lower(workload, lowering, has_hash_unit, lookup_impl, block_d, simt, cores)
+    kernels = _lower(workload, lowering, has_hash_unit, lookup_impl, block_d, simt, cores, tile_dtypes)
     if scratchpad_bytes <= 0:
         return kernels
     per_op: dict[str, int] = {}
@@ -374,7 +382,7 @@ def scratchpad_residency(workload, capacity_bytes: float, eligible: set[str]) ->
 
 
 def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block_d: int, simt: bool,
-           cores: int) -> list[Kernel]:
+           cores: int, tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be one of {LOWERINGS}, given {lowering!r}")
     if lookup_impl not in LOOKUP_IMPLS:
@@ -394,10 +402,10 @@ def _lower(workload, lowering: str, has_hash_unit: bool, lookup_impl: str, block
             if hash_of.get(op.name) is not None:
                 kernels.append(fused_memory_layer_kernel(hash_of[op.name], op, block_d))
             else:  # a hash no lookup reads, a plain gather, everything else: as PyTorch runs them
-                kernels += lower_torch(op, "embedding_bag", block_d, simt, cores)
+                kernels += lower_torch(op, "embedding_bag", block_d, simt, cores, tile_dtypes)
         return kernels
     for op in ops:
-        kernels += (lower_torch(op, lookup_impl, block_d, simt, cores) if lowering == "torch"
+        kernels += (lower_torch(op, lookup_impl, block_d, simt, cores, tile_dtypes) if lowering == "torch"
                     else lower_fused(op, has_hash_unit))
     return kernels
 

@@ -75,7 +75,8 @@ def gelu_op(name, rows, width, dtype, deps=()) -> Op:
     flops, paper = F.gelu_flops(rows * width)
     return Op(name, OpKind.ELEMENTWISE, dtype, ((rows, width),), ((rows, width),), flops, paper,
               {"activations": rows * width * b}, {"activations": rows * width * b}, deps,
-              {"rows": rows, "width": width, "elements": rows * width})
+              {"rows": rows, "width": width, "elements": rows * width,
+               "special_ops": rows * width})  # one erf per element
 
 
 def add_op(name, rows, width, dtype, deps=()) -> Op:

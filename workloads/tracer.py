@@ -139,7 +139,8 @@ class _Recorder(TorchDispatchMode):
             x = args[0]
             kind, label = OpKind.ELEMENTWISE, "gelu"
             flops, paper = F.gelu_flops(x.numel())
-            dims = {"rows": x.numel() // x.shape[-1], "width": x.shape[-1], "elements": x.numel()}
+            dims = {"rows": x.numel() // x.shape[-1], "width": x.shape[-1], "elements": x.numel(),
+                    "special_ops": x.numel()}  # one erf per element, as builders.gelu_op
         elif packet is aten.add:
             o = outs[0]
             kind, label = OpKind.ELEMENTWISE, "add"

@@ -19,7 +19,7 @@ CPUINFO = Path("/proc/cpuinfo")
 MEMINFO = Path("/proc/meminfo")
 MAX_FREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
 # ISA extensions that decide the matrix rates a CPU can reach (kept in the info row)
-RATE_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
+RATE_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
 L1_LATENCY_CYCLES = 4  # load-to-use of an L1 hit on current x86 cores (Intel and AMD optimization manuals)
 MiB = 2**20
 
@@ -194,6 +194,7 @@ def steps(ctx: mb.Ctx) -> list[tuple[str, object]]:
     out.append(("random gathers", lambda: mb.random_gathers(ctx, lambda t, i: t.index_select(0, i))))
     out.append(("pointer chase", lambda: pointer_chase(ctx)))
     out.append(("tiny ops", lambda: mb.tiny_op_cost(ctx)))
+    out.append(("special functions", lambda: mb.special_function_rate(ctx)))
     out.append(("attention", lambda: mb.attention_rate(ctx)))
     out.append(("embedding_bag", lambda: mb.embedding_bag_rate(ctx, 64 if ctx.sizes.budget_s < 0.3 else 256,
                                                                 1024, 8, "fp32")))

@@ -187,6 +187,20 @@ def random_gathers(ctx: Ctx, gather):
     del buf
 
 
+def special_function_rate(ctx: Ctx, elements: int = 1 << 16):
+    """Transcendental evaluations per second: torch.exp over fp32 elements that stay in the caches (256 KiB
+    by default), so that the polynomial each evaluation runs, not memory, sets the time. The engines charge
+    each exp, log or erf of an elementwise kernel at this rate (compute.vector.special_function)."""
+    torch = ctx.torch
+    x = torch.randn(elements, device=ctx.device)
+    t = ctx.time(lambda: torch.exp(x))
+    ctx.results.row(kind="micro", impl="special_function_exp", dtype="fp32", tokens=elements, d_in=1,
+                    time_us=t * 1e6, extra=f"evaluations_per_s={elements / t:.4g}")
+    return ctx.results.add("special_function", elements / t, "special_function_exp",
+                           f"special_function_exp: torch.exp of {elements} fp32 values "
+                           f"({fmt_bytes(4 * elements, True)}, cached) in {fmt_time(t)}")
+
+
 def attention_rate(ctx: Ctx):
     """Causal scaled_dot_product_attention: FLOPs done (the causal half of the dense count) per second."""
     torch, s = ctx.torch, ctx.sizes
@@ -201,33 +215,55 @@ def attention_rate(ctx: Ctx):
                            f"{fmt_flops(dense / 2)} (causal half) in {fmt_time(t)} = {fmt_flop_rate(dense / 2 / t)}")
 
 
-def _tiny_ops(torch, x):
-    """A sequence of different small ops, the kinds a MemoryFormer hash issues: elementwise, casts,
-    reductions, arange. Different ops in turn, not one op repeated, as model code runs them."""
+def tiny_op_cost(ctx: Ctx):
+    """Wall time per op of a model-like mix of small ops issued back to back (64 elements: no work to
+    speak of), `tiny_op_calls` passes per sample: what issuing one op costs the host. The mix has two
+    dozen different ops on a 3-D tensor (broadcasts, casts, reductions along a dim, as model code
+    issues them), not a short loop of a few: each op runs its own dispatch and kernel-selection code,
+    and a short loop keeps all of it in the instruction cache and branch predictors, which a forward
+    pass of many different ops does not (on the machines we tried, 8 ops in turn cost about half as
+    much per op as 24). The short loop's figure is kept for the record."""
+    torch, calls = ctx.torch, ctx.sizes.tiny_op_calls
+    z = torch.randn(2, 4, 8, device=ctx.device)
+    mixes = {"model_mix": _model_mix(torch, z), "short_loop": _short_loop(torch, z.reshape(-1)[:8])}
+    per_op = {}
+    for name, ops in mixes.items():
+        def loop(ops=ops):
+            for _ in range(calls):
+                for op in ops:
+                    op()
+            ctx.sync()
+        n = calls * len(ops)
+        # on CUDA the host's time per launch (events would see the device); on a CPU the two are one
+        per_op[name] = (_wall_median(ctx, loop) if ctx.device == "cuda" else ctx.time(loop)) / n
+        ctx.results.row(kind="micro", impl="tiny_op" if name == "model_mix" else "tiny_op_short_loop", dtype="fp32",
+                        tokens=n, d_in=z.numel() if name == "model_mix" else 8, time_us=per_op[name] * 1e6,
+                        extra=f"ops={len(ops)} different;per_op_us")
+    t, short = per_op["model_mix"], per_op["short_loop"]
+    return ctx.results.add("launch.tiny_op", t, "tiny_op",
+                           f"tiny_op: {calls * len(mixes['model_mix'])} ops ({len(mixes['model_mix'])} different "
+                           f"ops in turn, as a forward pass issues them) at {fmt_time(t)} each (a loop of "
+                           f"{len(mixes['short_loop'])} ops: {fmt_time(short)} each)")
+
+
+def _model_mix(torch, z):
+    """Two dozen different small ops of the kinds model code issues: elementwise with broadcasts and
+    scalars, transcendental, comparisons, casts, reductions along the last dim, arange, cat, where,
+    a transposed copy."""
+    v, i = z[0, 0].clone(), torch.arange(8, device=z.device)
+    F = torch.nn.functional
+    return [lambda: z + v, lambda: z * 2.0, lambda: z.abs(), lambda: z.exp(), lambda: z >= 0,
+            lambda: z.to(torch.int64), lambda: z.sum(-1), lambda: torch.arange(8, device=z.device),
+            lambda: z / 3.0, lambda: z - v, lambda: torch.sigmoid(z), lambda: torch.tanh(z), lambda: z.neg(),
+            lambda: z.amax(-1), lambda: z.mean(-1), lambda: torch.where(z > 0, z, v), lambda: z.clamp(0, 1),
+            lambda: torch.cat([z, z], -1), lambda: z.transpose(1, 2).contiguous(), lambda: z.sqrt(),
+            lambda: F.gelu(z), lambda: F.logsigmoid(z), lambda: i * i, lambda: z.to(torch.float16)]
+
+
+def _short_loop(torch, x):
+    """The few ops a short loop repeats (for the record: the best case of a warm instruction cache)."""
     return [lambda: x + x, lambda: x * 2.0, lambda: x.abs(), lambda: x.exp(), lambda: x > 0,
             lambda: x.to(torch.int64), lambda: x.sum(-1), lambda: torch.arange(8, device=x.device)]
-
-
-def tiny_op_cost(ctx: Ctx):
-    """Wall time per op of the tiny-op sequence issued back to back (8 elements: no work to speak of),
-    `tiny_op_calls` passes per sample: what issuing one op costs the host."""
-    torch, calls = ctx.torch, ctx.sizes.tiny_op_calls
-    x = torch.randn(8, device=ctx.device)
-    ops = _tiny_ops(torch, x)
-
-    def loop():
-        for _ in range(calls):
-            for op in ops:
-                op()
-        ctx.sync()
-    n = calls * len(ops)
-    # on CUDA the host's time per launch (events would see the device); on a CPU the two are one
-    t = (_wall_median(ctx, loop) if ctx.device == "cuda" else ctx.time(loop)) / n
-    ctx.results.row(kind="micro", impl="tiny_op", dtype="fp32", tokens=n, d_in=8, time_us=t * 1e6,
-                    extra="ops=add,mul,abs,exp,gt,to_int64,sum,arange;per_op_us")
-    return ctx.results.add("launch.tiny_op", t, "tiny_op",
-                           f"tiny_op: {n} ops (add, mul, abs, exp, gt, to, sum, arange in turn) at "
-                           f"{fmt_time(t)} each")
 
 
 def _wall_median(ctx: Ctx, fn, reps: int = 7) -> float:

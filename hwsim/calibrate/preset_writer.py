@@ -67,6 +67,11 @@ def reads_alone(gathered_bytes_per_s: float, copy_bytes_per_s: float, row_bytes:
     return 1.0 if rest <= 1.0 else 1.0 / rest
 
 
+def tile_dtypes(flags) -> tuple[str, ...]:
+    """The dtypes a CPU multiplies in matrix tiles: those with an AMX flag (amx_bf16, amx_int8, amx_fp16)."""
+    return tuple(dt for dt in ("bf16", "int8", "fp16") if f"amx_{dt}" in flags) if "amx_tile" in flags else ()
+
+
 def derived(machine: Machine, figs: dict[str, Figure], stock) -> dict:
     """The numbers the preset holds that are computed from several figures (tested on their own)."""
     out = {}
@@ -95,14 +100,16 @@ def derived(machine: Machine, figs: dict[str, Figure], stock) -> dict:
     if machine.threads_in_flight:
         out["threads_in_flight"] = machine.threads_in_flight
     elif out["gather"]:
-        # Little's law at the best gather rate: cache lines in flight = lines per second x time per line,
-        # each one step of an index read from the cache and a line read from DRAM (the engines' step).
-        # Smaller rows reach less (per-row work, not memory), which the gather curve says.
-        rb, bw = max(((int(k.split(".")[1]), f.value) for k, f in figs.items() if k.startswith("gather.")),
-                     key=lambda p: p[1])
+        # Little's law at the best rate of the random reads alone (reads_alone: the gather op also writes
+        # its rows out and reads indices, which are no loads in flight): cache lines in flight = lines
+        # per second x time per line, each one step of an index read from the cache and a line read from
+        # DRAM (the engines' step). Smaller rows reach less (per-row work, not memory), which the gather
+        # curve says.
+        rb, frac = max(out["gather"], key=lambda p: (p[1], p[0]))
+        bw = frac * copy
         step = out["dram_latency"] + out["llc_latency"]
         out["threads_in_flight"] = max(1, round(bw / machine.line_bytes * step))
-        out["threads_from"] = (rb, bw, step)
+        out["threads_from"] = (rb, bw, figs[f"gather.{rb}"].value, step)
     else:
         out["threads_in_flight"] = stock.compute.threads_in_flight
     return out
@@ -142,6 +149,11 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
         f = figs[f"matrix.{dt}"]
         L.add(3, dt, fmt_flop_rate(f.value), f.detail)
     L.add(2, "tile", json.dumps(list(mat.tile)), sn)
+    if not gpu:
+        tiled = tile_dtypes(machine.flags)
+        L.add(2, "tile_dtypes", json.dumps(list(tiled)),
+              "AMX tiles (" + ", ".join(f"amx_{dt}" for dt in tiled) + " in /proc/cpuinfo flags)" if tiled else
+              "no AMX in /proc/cpuinfo flags: every dtype runs on vector FMAs, rows not padded to tiles")
     L.add(2, "cores", machine.cores, "SMs, torch.cuda.get_device_properties" if gpu else
           "torch.get_num_threads() during the benchmarks")
     L.add(2, "efficiency", "1.0", "the peaks above are measured rates of large products, not datasheet peaks")
@@ -164,14 +176,17 @@ def preset_text(name: str, machine: Machine, figs: dict[str, Figure], stock, qui
         L.add(3, "fp32", fmt_flop_rate(base), "as matrix fp32: the same SIMD FMA units" if fp32 else sn)
         L.add(3, "bf16", fmt_flop_rate(base), "elementwise bf16 is widened to fp32 lanes")
     L.add(2, "efficiency", "1.0", "as matrix: a measured rate")
+    sf = figs.get("special_function")
+    if sf:
+        L.add(2, "special_function", fmt_flop_rate(sf.value).replace("FLOP/s", "OP/s"), sf.detail)
     if gpu:
         L.add(1, "threads_in_flight", d["threads_in_flight"], machine.threads_source)
     else:
         if "threads_from" in d:
-            rb, bw, step = d["threads_from"]
-            why = (f"Little's law: lines in flight = random_row_gather {rb} B (the best) {fmt_bandwidth(bw)} / "
-                   f"{machine.line_bytes} B x ({fmt_time(d['dram_latency'])} DRAM + {fmt_time(d['llc_latency'])} "
-                   f"LLC per line)")
+            rb, bw, gathered, step = d["threads_from"]
+            why = (f"Little's law: lines in flight = the random reads of random_row_gather {rb} B ({fmt_bandwidth(gathered)} "
+                   f"of rows, reads alone {fmt_bandwidth(bw)}: the best) / {machine.line_bytes} B x "
+                   f"({fmt_time(d['dram_latency'])} DRAM + {fmt_time(d['llc_latency'])} LLC per line)")
         else:
             why = sn
         L.add(1, "threads_in_flight", d["threads_in_flight"], why)

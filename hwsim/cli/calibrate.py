@@ -67,6 +67,8 @@ def report(cal) -> str:
         lines.append(f"  custom-op wrapper of models.MemoryLayer: {f['memory_layer.wrapper'].detail}")
     if "attention" in f:
         lines.append(f"  attention: {fmt_flop_rate(f['attention'].value)}")
+    if "special_function" in f:
+        lines.append(f"  special functions (exp): {f['special_function'].value / 1e9:.3g} G evaluations/s")
     for s in cal.skipped:
         lines.append(f"  skipped {s}")
     lines.append(cal.by_impl.round(1).to_string())

@@ -7,13 +7,15 @@ from hwsim.config.units import fmt_energy, fmt_time
 
 def sweep(args) -> int:
     from hwsim.explore.runner import run_sweep
+    from hwsim.explore.spec import load_spec
 
     r = run_sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
     df = r.frame
     errors = int((df["error"].fillna("") != "").sum()) if len(df) else 0
     infeasible = int((~df["feasible"].fillna(False).astype(bool)).sum()) - errors if len(df) else 0
     earlier = r.points - r.computed
-    print(f"{r.points} points ({r.computed} computed now on {r.engine}"
+    searched = f"nsga2: {r.evaluations} evaluations over {r.parts} generations, " if r.evaluations else ""
+    print(f"{searched}{r.points} points ({r.computed} computed now on {r.engine}"
           + (f", {earlier} from an earlier run" if earlier else "") + f") in {r.seconds:.2f} s"
           + (f", {r.computed / r.seconds:,.0f} points/s" if r.computed and r.seconds > 0 else "")
           + f"; {errors} errors, {infeasible} infeasible")
@@ -25,6 +27,8 @@ def sweep(args) -> int:
     if errors:
         first = df[df["error"].fillna("") != ""].iloc[0]
         print(f"first error (key {first['key'][:12]}): {first['error']}")
+    if searched:
+        print(f"front: hwsim pareto {r.out} --objectives {','.join(load_spec(args.spec).objectives)}")
     print(f"wrote {r.parts} parts in {r.out} (read with pandas.read_parquet)")
     return 0
 
@@ -64,7 +68,7 @@ def pareto(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="design-space sweep from a YAML spec -> Parquet dataset in --out DIR",
                        description="Runs every point of a sweep spec (base accelerators x workloads x accelerator axes, "
-                                   "grid / random / lhs) with the analytic engine and writes one row per point to a "
+                                   "grid / random / lhs, or the points an NSGA-II search proposes: nsga2) with the analytic engine and writes one row per point to a "
                                    "Parquet dataset in DIR (part-*.parquet). Rerunning the same command resumes.")
     p.add_argument("spec", metavar="SPEC.yaml", help="the sweep spec")
     add_out(p, "sweep")

@@ -166,6 +166,8 @@ Fraction = Annotated[float, BeforeValidator(_fraction)]
 Text = Annotated[str, BeforeValidator(_nonempty_str)]
 FlopRates = _dtype_map("flops_per_s", "989 TFLOP/s")
 FlopEnergies = _dtype_map("j_per_flop", "0.85 pJ/FLOP")
+FlopRate = quantity("flops_per_s")
+DtypeList = tuple[Annotated[str, AfterValidator(_dtype)], ...]
 
 
 def _tile(value):

@@ -34,6 +34,8 @@ def _fields(a):
     for unit in ("matrix", "vector"):
         for dtype, v in getattr(c, unit).peak_flops_per_s.items():
             yield f"compute.{unit}.peak.{dtype}", "flop_rate", v
+    if c.vector.special_function_per_s is not None:
+        yield "compute.vector.special_function", "flop_rate", c.vector.special_function_per_s
     d = m.dram
     yield "memory.dram.capacity", "capacity", d.capacity_bytes
     yield "memory.dram.bandwidth", "bandwidth", d.bandwidth_bytes_per_s

@@ -11,7 +11,9 @@ refused as likely unit mistakes (hwsim/config/plausible.py). The mapping:
     technology_nm                     technology_nm                           nm (a label, not SI)
     compute.matrix.peak.{dtype}       compute.matrix.peak_flops_per_s[dtype]  FLOP/s
     compute.matrix.tile / cores / efficiency        (same names)             counts, fraction
+    compute.matrix.tile_dtypes        (same name; optional)                   dtypes whose rows pad to tile[0]
     compute.vector.peak.{dtype}       compute.vector.peak_flops_per_s[dtype]  FLOP/s
+    compute.vector.special_function   compute.vector.special_function_per_s   evaluations/s (optional)
     compute.hash_unit.chunks_per_cycle / units      (same names; optional)   counts
     memory.dram.capacity              memory.dram.capacity_bytes              B
     memory.dram.bandwidth             memory.dram.bandwidth_bytes_per_s       B/s
@@ -80,7 +82,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import (DTYPES, Bandwidth, Bytes, Citations, ConfigError, Count, DtypeMap, FlopEnergies,
-                            FlopRates, Fraction, GatherCurve, GatherPoint, Hertz, Joules, JoulesPerByte,
+                            DtypeList, FlopRate, FlopRates, Fraction, GatherCurve, GatherPoint, Hertz, Joules, JoulesPerByte,
                             JoulesPerFlop, Overhead, PositiveNumber, Problem, Seconds, Text, Tile, Watts, choice,
                             cross, did_you_mean, duplicate_keys, field_key, model_in, problems_from_validation,
                             size_text)
@@ -108,6 +110,10 @@ class MatrixUnit(_Part):
     # Fused attention kernels reach less of peak than plain products (softmax between the two products,
     # small head dimensions); None = efficiency.
     attention_efficiency: Fraction | None = None
+    # dtypes multiplied in fixed tiles, whose rows a product with fewer rows pads to tile[0] (AMX's
+    # 16-row tiles, a GPU's MMA fragments); other dtypes run on vector FMAs that have no rows to pad
+    # (a CPU without AMX). None: every dtype (GPUs, ASICs).
+    tile_dtypes: DtypeList | None = None
 
     def sustained_flops_per_s(self, dtype: str) -> float:
         return self.peak_flops_per_s[dtype] * self.efficiency
@@ -116,6 +122,11 @@ class MatrixUnit(_Part):
 class VectorUnit(_Part):
     peak_flops_per_s: FlopRates = Field(alias="peak")
     efficiency: Fraction
+    # Transcendental evaluations (exp, log, erf) per second, as elementwise kernels reach them ("4 GOP/s":
+    # one OP = one evaluation). A CPU computes each as a polynomial of dozens of vector instructions, so
+    # it costs far more than its FLOP count; GPUs run them on special-function units beside the FMAs.
+    # None: no cost beyond the FLOPs (the unit keeps up with its FMAs).
+    special_function_per_s: FlopRate | None = Field(None, alias="special_function")
 
     def sustained_flops_per_s(self, dtype: str) -> float:
         return self.peak_flops_per_s[dtype] * self.efficiency

@@ -22,6 +22,8 @@ read and written there instead of DRAM, where that is faster.
 The launch pipeline: in eager mode the host spends `launch_overhead_eager` per kernel and the device
 cannot start a kernel before it is launched; replayed graphs pay `graph_launch` once and
 `launch_overhead_graph` per kernel. Every kernel occupies the device at least `min_kernel_time`.
+On a CPU (kind cpu) the host is the device: the thread that dispatches an eager op runs it (with its
+intra-op pool) before it returns, so dispatch and kernel add up instead of overlapping.
 """
 from __future__ import annotations
 
@@ -72,6 +74,11 @@ def _rate(unit_peaks, efficiency: float, dtype: str) -> float:
     return peaks[fallback] * efficiency
 
 
+def on_tiles(mat, dtype: str) -> bool:
+    """Whether the matrix unit multiplies `dtype` in fixed tiles (rows padded to tile[0])."""
+    return mat.tile_dtypes is None or dtype in mat.tile_dtypes
+
+
 def _pow2_at_least(x: int, lo: int = 16) -> int:
     return max(lo, 1 << max(0, math.ceil(math.log2(max(x, 1)))))
 
@@ -88,7 +95,9 @@ def _gemm_cost(k: Kernel, accel, b: int, onchip_read: float, onchip_write: float
     split = 1 if tiles >= mat.cores else max(1, min(kk // tk, mat.cores // tiles))
     waves = math.ceil(tiles * split / mat.cores)
     per_core = _rate(mat.peak_flops_per_s, mat.efficiency, k.dtype) / mat.cores
-    compute = waves * 2 * tm * tn * math.ceil(kk / split) / per_core
+    # vector FMAs (a dtype off the matrix tiles) compute the rows there are, not a padded tile's
+    rows = tm if on_tiles(mat, k.dtype) else min(tm, m)
+    compute = waves * 2 * rows * tn * math.ceil(kk / split) / per_core
     a_bytes, b_bytes, c_bytes = m * kk * b, kk * n * b, m * n * b
     bias = max(0, k.stream_read_bytes - a_bytes - b_bytes)
     # an activation operand held on chip is read (and the result written) there, not in DRAM
@@ -199,6 +208,8 @@ def _cost(k: Kernel, accel, stats, tables_resident: bool, onchip: bool) -> Kerne
         # (dedicated lookup memories sum rows in adder trees beside the banks, at the rate rows arrive)
         v = accel.compute.vector
         terms["compute"] = k.flops / _rate(v.peak_flops_per_s, v.efficiency, k.dtype)
+        if k.special_ops and v.special_function_per_s:  # on the same units as the FMAs: added, not overlapped
+            terms["compute"] += k.special_ops / v.special_function_per_s
     streamed_s = dram_bytes / (dram.sustained_bandwidth_bytes_per_s if k.gemm is None
                                else gemm_stream_bandwidth(k, accel, dram_bytes, b))
     if levels and k.gemm is None:
@@ -262,17 +273,26 @@ class Scheduled:
     stall_s: float  # device idle before this kernel, waiting for the host to launch it
 
 
+def host_runs_kernels(accel) -> bool:
+    """Whether eager dispatch is synchronous: on a CPU the dispatching thread runs each op itself, so the
+    next op's dispatch starts when this op ends (no launch queue to hide it behind)."""
+    return accel.kind == "cpu"
+
+
 def schedule(costs: list[KernelCost], accel, mode: str, host_head_start_s: float = 0.0) -> list[Scheduled]:
     """The launch pipeline: host launches in order, the device runs one kernel at a time.
     host_head_start_s: host time already spent before the measured region starts (a benchmark that
     flushes the cache with a kernel lets the host queue launches while the flush runs)."""
-    times = launch_pipeline([c.busy_s for c in costs], accel.runtime, mode, host_head_start_s)
+    times = launch_pipeline([c.busy_s for c in costs], accel.runtime, mode, host_head_start_s,
+                            sync=mode == "eager" and host_runs_kernels(accel))
     return [Scheduled(c, start, end, stall) for c, (start, end, stall) in zip(costs, times)]
 
 
-def launch_pipeline(busy: list, rt, mode: str, host_head_start_s: float = 0.0, maximum=max) -> list[tuple]:
-    """(start, end, stall) of each kernel, given the device time of each. The sweep's vectorised path calls it
-    with numpy arrays over points (busy times, the runtime's numbers) and maximum=numpy.maximum."""
+def launch_pipeline(busy: list, rt, mode: str, host_head_start_s: float = 0.0, sync: bool = False,
+                    maximum=max) -> list[tuple]:
+    """(start, end, stall) of each kernel, given the device time of each; sync: the host dispatches the next
+    kernel when this one ends (host_runs_kernels, eager). The sweep's vectorised path calls it with numpy
+    arrays over points (busy times, the runtime's numbers) and maximum=numpy.maximum."""
     host = (rt.graph_launch_s if mode == "graph" else 0.0) - host_head_start_s
     device = rt.launch_latency_s  # the first kernel waits for the device to pick up its launch
     out = []
@@ -286,4 +306,6 @@ def launch_pipeline(busy: list, rt, mode: str, host_head_start_s: float = 0.0, m
         end = start + busy_s
         out.append((start, end, maximum(0.0, start - device)))
         device = end
+        if sync:
+            host = end
     return out

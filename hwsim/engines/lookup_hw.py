@@ -135,7 +135,8 @@ def _near_memory_kernels(kernels: list[Kernel], workload, accel, opts) -> list[K
         elif opts["lowering"] == "fused":
             out += lower_fused(op, accel.compute.hash_unit is not None)
         else:
-            out += lower_torch(op, "embedding_bag", opts["block_d"], accel.kind == "gpu", accel.compute.matrix.cores)
+            out += lower_torch(op, "embedding_bag", opts["block_d"], accel.kind == "gpu", accel.compute.matrix.cores,
+                               accel.compute.matrix.tile_dtypes)
     return out
 
 

@@ -12,7 +12,7 @@ def lower_for(workload, accel, opts) -> list:
     """The workload's kernels on this accelerator, with these options: what every analytic path costs."""
     kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
                     opts["block_d"], simt=accel.kind == "gpu", cores=accel.compute.matrix.cores,
-                    scratchpad_bytes=scratchpad_bytes(accel))
+                    scratchpad_bytes=scratchpad_bytes(accel), tile_dtypes=accel.compute.matrix.tile_dtypes)
     return adapt(kernels, workload, accel, opts)  # lookup hardware (issue 11)
 
 

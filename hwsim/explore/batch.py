@@ -9,7 +9,7 @@ import numpy as np
 
 from hwsim.area import area_mm2
 from hwsim.energy import kernel_energy
-from hwsim.engines.analytic import TERMS, kernel_cost
+from hwsim.engines.analytic import TERMS, host_runs_kernels, kernel_cost
 from hwsim.engines.lookup_hw import place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import replace_parts
@@ -96,12 +96,13 @@ class Batch:
             fit = bool(tables_fit(w, accel, opts["tables_resident"], layers))
             lkey = plain(ev.lowering_key(wkey, accel, opts))
             rt = accel.runtime
-            return (area, fit, opts, lkey, accel.energy.idle_power_w, *(getattr(rt, n) for n in RUNTIME))
+            sync = opts["mode"] == "eager" and host_runs_kernels(accel)
+            return (area, fit, opts, lkey, sync, accel.energy.idle_power_w, *(getattr(rt, n) for n in RUNTIME))
 
         found, left = cover(_list(self._stage1, key), x, lambda i: traced(stage1, leaves[i], make), MIN_TRACE)
         scalar = list(idx[left])
         for _, hit, outs in found:
-            area, fit, opts, lkey, idle_w, *rt = values(outs)
+            area, fit, opts, lkey, sync, idle_w, *rt = values(outs)
             keep = []
             for n, i in enumerate(idx[hit]):
                 row = rows[i]
@@ -112,12 +113,12 @@ class Batch:
             if keep:
                 keep = np.array(keep)
                 sub = hit[keep]
-                scalar += self._costs(key, points, rows, idx, leaves, x, sub, make, w, wkey, opts, lkey,
+                scalar += self._costs(key, points, rows, idx, leaves, x, sub, make, w, wkey, opts, lkey, sync,
                                       _take(idle_w, keep), {n: _take(v, keep) for n, v in zip(RUNTIME, rt)})
         for i in scalar:
             rows[i] = ev.row(points[i])
 
-    def _costs(self, key, points, rows, idx, leaves, x, sub, make, w, wkey, opts, lkey, idle_w, rt) -> list:
+    def _costs(self, key, points, rows, idx, leaves, x, sub, make, w, wkey, opts, lkey, sync, idle_w, rt) -> list:
         """Fill the rows of the group's points `sub` (positions in the group); the indices left to Evaluator.row."""
         ev = self.ev
         low = ev.lowered_by_key(wkey, lkey, lambda: (w, ev.builder.build(points[idx[sub[0]]]), opts))
@@ -187,7 +188,7 @@ class Batch:
             sel = np.flatnonzero(ok)
             tot = totals(low, [a[sel] for a in ubusy], [a[sel] for a in udram], [a[sel] for a in udyn],
                          [a[sel] for a in ubound], self.labels, {k: _take(v, sel) for k, v in rt.items()},
-                         opts["mode"], opts["host_head_start_s"], _take(idle_w, sel), len(w.ops))
+                         opts["mode"], opts["host_head_start_s"], sync, _take(idle_w, sel), len(w.ops))
             cols = {k: v.tolist() for k, v in tot.items()}
             for m, i in enumerate(idx[sub[sel]]):
                 row = rows[i]

@@ -1,5 +1,5 @@
 """The columns of a sweep's dataset, in order, with their Arrow types: the inputs of a point, what it costs,
-whether it is feasible, its key and its error. Every part file has exactly this schema."""
+whether it is feasible, (nsga2) its generation, its key and its error. Every part file has exactly this schema."""
 from __future__ import annotations
 
 from hwsim.explore.workload import BLOCK_OPTION_TYPES, WORKLOAD_TYPES
@@ -27,7 +27,10 @@ def column_types(spec) -> dict[str, str]:
         cols[a.name] = _axis_type(a)
     cols.update({"latency_s": "float64", "energy_j": "float64", "area_mm2": "float64", "flops": "int64",
                  "dram_bytes": "float64", "bound": "string", **dict.fromkeys(KIND_TIME_COLUMNS, "float64"),
-                 "tables_fit": "bool", "feasible": "bool", "key": "string", "error": "string"})
+                 "tables_fit": "bool", "feasible": "bool"})
+    if spec.method == "nsga2":  # the generation of the guided search that first proposed the point
+        cols["generation"] = "int64"
+    cols.update({"key": "string", "error": "string"})
     return cols
 
 

@@ -216,7 +216,8 @@ class Evaluator:
     def lowering_key(wkey, accel, opts) -> tuple:
         """Everything the lowering reads: points with the same key share their kernels."""
         return (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
-                accel.kind == "gpu", accel.compute.matrix.cores, scratchpad_bytes(accel), adapt_key(accel, opts))
+                accel.kind == "gpu", accel.compute.matrix.cores, accel.compute.matrix.tile_dtypes,
+                scratchpad_bytes(accel), adapt_key(accel, opts))
 
     def lowered_by_key(self, wkey, key, inputs) -> Lowered:
         """The cached lowering of `key`; inputs() -> (workload, accelerator, options) lowers it when absent."""

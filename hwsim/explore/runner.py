@@ -1,4 +1,6 @@
 """Running a sweep: the points of a spec, in parts, on one of three engines, into a resumable Parquet dataset.
+A guided search (sampling method nsga2, hwsim.explore.search) proposes its points a generation at a time and
+sends each generation to the same engine as one batch.
 
 Engines (all compute a part with the same `Evaluator`, so their rows are identical to the last bit):
 - in-process (`workers=1`, and any sweep of a single part);
@@ -11,6 +13,7 @@ resumes where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -35,6 +38,7 @@ class SweepRun:
     parts: int
     seconds: float
     engine: str
+    evaluations: int | None = None   # nsga2: points proposed in all, repeats included (points: distinct ones)
 
 
 def run_sweep(spec, out, scheduler: str | None = None, workers: int | None = None, progress: bool = True) -> SweepRun:
@@ -43,21 +47,29 @@ def run_sweep(spec, out, scheduler: str | None = None, workers: int | None = Non
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers <= 0):
         raise ValueError(f"--workers: expected a positive integer, given {workers!r}")
     schema = arrow_schema(spec)  # (also checks the columns before anything is written)
-    pts = points(spec)
+    if spec.method == "nsga2":
+        from hwsim.explore.search import require_optuna
+
+        require_optuna()  # before a directory is made or a cluster started
+        pts = None
+    else:
+        pts = points(spec)
     dask = _dask_connect(scheduler, workers) if scheduler else None  # an unreachable scheduler: nothing written
     try:
+        if pts is None:
+            return _run_search(spec, out, schema, scheduler, dask, workers, progress, t0)
         store = open_store(out, spec, len(pts))
         done = store.done()
         tasks = [(i, pts[slice(*store.bounds(i))]) for i in range(store.n_parts) if i not in done]
         todo = sum(len(p) for _, p in tasks)
-        engine, run = _engine(scheduler, dask, workers, len(tasks))
         bar = progress_bar(len(pts), "sweep", enabled=progress, unit="point")
         bar.advance(len(pts) - todo)
         interrupted = True
         try:
-            for i, n, data in run(spec, tasks):
-                store.write(i, data)
-                bar.advance(n)
+            with _open_engine(spec, scheduler, dask, workers, len(tasks)) as (engine, _width, run):
+                for i, n, data in run(tasks):
+                    store.write(i, data)
+                    bar.advance(n)
             interrupted = False
         finally:
             bar.close(interrupted=interrupted)
@@ -69,6 +81,35 @@ def run_sweep(spec, out, scheduler: str | None = None, workers: int | None = Non
                     engine)
 
 
+def _run_search(spec, out, schema, scheduler, dask, workers, progress, t0) -> SweepRun:
+    """nsga2: a generation at a time, each one batch on the engine; one part per generation."""
+    from hwsim.explore.search import run_search
+
+    store = open_store(out, spec, spec.n)  # n evaluations, population per part: part g is generation g
+    done = store.done()
+    # workers only when a generation is left to compute; started before the progress bar's thread, so they fork
+    with _open_engine(spec, scheduler, dask, workers, spec.population if len(done) < store.n_parts else 0) \
+            as (engine, width, run):
+        bar = progress_bar(spec.n, "search", enabled=progress, unit="evaluation")
+        interrupted = True
+        try:
+            def evaluate(pts: list[dict]) -> list[dict]:
+                """Rows of `pts`, in order: split into one task per worker, rows sent back unencoded."""
+                k = max(1, min(width, len(pts)))
+                size = -(-len(pts) // k) if pts else 1
+                tasks = [(j, pts[j * size:(j + 1) * size], False) for j in range(k) if pts[j * size:(j + 1) * size]]
+                got = {j: rows for j, _, rows in run(tasks)}
+                return [r for j in sorted(got) for r in got[j]]
+
+            computed = run_search(spec, store, done, evaluate, schema, bar)
+            interrupted = False
+        finally:
+            bar.close(interrupted=interrupted)
+    frame = store.read(schema)
+    return SweepRun(frame, str(store.dir), len(frame), computed, store.n_parts, time.perf_counter() - t0, engine,
+                    spec.n)
+
+
 def sweep(spec, out, scheduler: str | None = None, workers: int | None = None, progress: bool = True):
     """Run (or resume) a design-space sweep; the dataset as a DataFrame (also readable as pandas.read_parquet(out)).
 
@@ -78,29 +119,44 @@ def sweep(spec, out, scheduler: str | None = None, workers: int | None = None, p
     return run_sweep(spec, out, scheduler, workers, progress).frame
 
 
-def _engine(scheduler, dask, workers, n_tasks):
+@contextlib.contextmanager
+def _open_engine(spec, scheduler, dask, workers, n_tasks):
+    """(name, width, run) for the sweep's whole run: run(tasks) yields (i, n, result) per task, in any order;
+    width is how many tasks run at once. The pool (or the spec on the Dask workers) stays up between calls,
+    so a search's generations reuse the workers and their caches."""
     if scheduler:
-        return f"dask ({scheduler})", lambda spec, tasks: _dask(spec, tasks, dask[0])
+        client = dask[0]
+        width = workers or max(1, len(client.scheduler_info().get("workers", {})))
+        spec_f = client.scatter(spec, broadcast=True)
+        yield f"dask ({scheduler})", width, lambda tasks: _dask(spec_f, tasks, client)
+        return
     n = min(workers or os.cpu_count() or 1, n_tasks)
     if n <= 1:
-        return "in-process", _in_process
-    return f"{n} processes", lambda spec, tasks: _processes(spec, tasks, n)
+        part = _Part(spec)
+        yield "in-process", 1, lambda tasks: (part(*t) for t in tasks)
+        return
+    import multiprocessing as mp
+
+    # fork is the fastest start; only safe while this process runs a single thread (no locks held elsewhere)
+    method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    if method == "fork":  # what every worker imports to write its parts (pyarrow.parquet pulls in pandas,
+        import pandas  # noqa: F401  0.3 s each): imported once here, before the fork, and shared
+        import pyarrow.parquet  # noqa: F401
+    with mp.get_context(method).Pool(n, initializer=_init_worker, initargs=(spec,)) as pool:
+        # leaving this block in any way (done, Ctrl-C, an error writing a part) terminates the workers
+        yield f"{n} processes", n, lambda tasks: pool.imap_unordered(_work, tasks)
 
 
 class _Part:
-    """Computes parts of one spec: rows by the Evaluator, encoded as Parquet where they were computed."""
+    """Computes parts of one spec: rows by the Evaluator, encoded as Parquet where they were computed
+    (encode False: the rows themselves, for a search that reads them before writing its part)."""
 
     def __init__(self, spec):
         self.ev, self.schema = Evaluator(spec), arrow_schema(spec)
 
-    def __call__(self, i, pts):
-        return i, len(pts), encode_part(self.ev.rows(pts), self.schema)
-
-
-def _in_process(spec, tasks):
-    part = _Part(spec)
-    for i, pts in tasks:
-        yield part(i, pts)
+    def __call__(self, i, pts, encode=True):
+        rows = self.ev.rows(pts)
+        return i, len(pts), encode_part(rows, self.schema) if encode else rows
 
 
 # ---- local processes ------------------------------------------------------------------------------------
@@ -120,30 +176,17 @@ def _work(task):
     return _WORKER(*task)
 
 
-def _processes(spec, tasks, n):
-    import multiprocessing as mp
-
-    # fork is the fastest start; only safe while this process runs a single thread (no locks held elsewhere)
-    method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
-    if method == "fork":  # what every worker imports to write its parts (pyarrow.parquet pulls in pandas,
-        import pandas  # noqa: F401  0.3 s each): imported once here, before the fork, and shared
-        import pyarrow.parquet  # noqa: F401
-    with mp.get_context(method).Pool(n, initializer=_init_worker, initargs=(spec,)) as pool:
-        # leaving this block in any way (done, Ctrl-C, an error writing a part) terminates the workers
-        yield from pool.imap_unordered(_work, tasks)
-
-
 # ---- Dask ----------------------------------------------------------------------------------------------
 
 _PARTS: dict[str, _Part] = {}
 
 
-def _dask_task(spec, i, pts):
+def _dask_task(spec, i, pts, encode=True):
     part = _PARTS.get(spec.sha256)
     if part is None:  # a worker keeps one Evaluator (and its caches) per spec across tasks
         _PARTS.clear()
         part = _PARTS[spec.sha256] = _Part(spec)
-    return part(i, pts)
+    return part(i, pts, encode)
 
 
 def _dask_connect(scheduler, workers) -> tuple:
@@ -164,11 +207,10 @@ def _dask_connect(scheduler, workers) -> tuple:
         raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {scheduler} ({e})") from None
 
 
-def _dask(spec, tasks, client):
+def _dask(spec_f, tasks, client):
     from distributed import as_completed
 
-    spec_f = client.scatter(spec, broadcast=True)
-    futures = [client.submit(_dask_task, spec_f, i, pts, pure=False) for i, pts in tasks]
+    futures = [client.submit(_dask_task, spec_f, *task, pure=False) for task in tasks]
     try:
         for _, result in as_completed(futures, with_results=True):
             yield result

@@ -10,6 +10,9 @@
         zip: {memory.dram.channels: [16, 32], memory.dram.bandwidth: ["0.82 TB/s", "1.64 TB/s"]}
     sampling: {method: grid}            # or {method: random | lhs, n: 10000, seed: 0}
     constraints: ["area_mm2 <= 800", tables_fit]
+    # or a guided search (hwsim.explore.search): n evaluations in all, `population` per generation
+    # sampling: {method: nsga2, n: 2000, seed: 0, population: 50}
+    # objectives: [latency_s, energy_j, area_mm2]     # minimised; nsga2 only (the default shown)
 
 Every problem is collected and reported at once (`SpecError`), each with its key path in the spec, before a
 single point runs. Values are checked by the accelerator schema itself: an axis value goes through the same
@@ -31,18 +34,24 @@ from hwsim.engines.lookup_hw import TABLE_DTYPE_BYTES, TABLE_TIERS
 from hwsim.engines.options import MODES
 from hwsim.engines.reuse import POLICIES
 from hwsim.explore.axis import Axis, grid_values
-from hwsim.explore.columns import OUTPUT_COLUMNS, PRE_COLUMNS
+from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS, PRE_COLUMNS
 from hwsim.explore.constraints import Constraint, parse_constraint
 from hwsim.explore.paths import leaf_adapter, resolve_path, thaw
 from hwsim.explore.workload import WORKLOAD_COLUMNS, check_workload
 from hwsim.lowering import LOOKUP_IMPLS, LOWERINGS
 
-TOP_KEYS = ("base", "workload", "options", "axes", "sampling", "constraints", "chunk_points", "description")
+TOP_KEYS = ("base", "workload", "options", "axes", "sampling", "objectives", "constraints", "chunk_points",
+            "description")
 OPTION_CHOICES = {"mode": MODES, "lowering": LOWERINGS, "lookup_impl": LOOKUP_IMPLS, "bank_mapping": BANK_MAPPINGS,
                   "tables_resident": (False, True),
                   # lookup hardware (hwsim.engines.lookup_hw); hot-row cache sizes are the axis lookup.hot_cache.capacity
                   "table_dtype": tuple(TABLE_DTYPE_BYTES), "table_tier": TABLE_TIERS, "hot_cache_policy": POLICIES}
-METHODS = ("grid", "random", "lhs")
+METHODS = ("grid", "random", "lhs", "nsga2")
+SAMPLING_KEYS = ("method", "n", "seed", "population")
+# What a guided search can minimise: the numeric results of a point (inputs are chosen, not found)
+OBJECTIVE_COLUMNS = ("latency_s", "energy_j", "area_mm2", "flops", "dram_bytes", *KIND_TIME_COLUMNS)
+DEFAULT_OBJECTIVES = ("latency_s", "energy_j", "area_mm2")
+DEFAULT_POPULATION = 50
 
 
 class SpecError(ValueError):
@@ -66,6 +75,8 @@ class Spec:
     seed: int
     constraints: tuple[Constraint, ...]
     chunk_points: int | None
+    population: int | None = None          # nsga2: evaluations per generation
+    objectives: tuple[str, ...] = ()       # nsga2: the columns it minimises
 
     @property
     def sha256(self) -> str:
@@ -133,14 +144,20 @@ class _Checker:
         axes += self.workload()
         axes += self.options()
         axes += self.accel_axes(bases)
-        method, n, seed = self.sampling(axes)
+        method, n, seed, population = self.sampling(axes)
+        objectives = self.objectives(method)
         constraints = self.constraints(axes)
         chunk = self.raw.get("chunk_points")
         if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk <= 0):
             self.bad("chunk_points", f"expected a positive whole number of points per part file, given {chunk!r}")
+        elif chunk is not None and method == "nsga2":
+            self.bad("chunk_points", "nsga2 writes one part per generation; set sampling.population instead")
         if self.problems:
             raise SpecError(self.problems, self.source)
-        return Spec(self.source, self.raw, tuple(axes), bases, method, n, seed, tuple(constraints), chunk)
+        if method == "nsga2":  # part g of the dataset is generation g
+            chunk = population
+        return Spec(self.source, self.raw, tuple(axes), bases, method, n, seed, tuple(constraints), chunk,
+                    population, objectives)
 
     # -- base accelerators
     def bases(self) -> dict:
@@ -332,27 +349,69 @@ class _Checker:
         return Axis(name, group, values, float(lo), float(hi), kind == "logspace", integer, path)
 
     # -- sampling and constraints
-    def sampling(self, axes) -> tuple[str, int | None, int]:
+    def sampling(self, axes) -> tuple[str, int | None, int, int | None]:
         s = self.raw.get("sampling") or {"method": "grid"}
         if not isinstance(s, dict):
             self.bad("sampling", f"expected a mapping like {{method: grid}}, given {s!r}")
-            return "grid", None, 0
+            return "grid", None, 0, None
         for k in s:
-            if k not in ("method", "n", "seed"):
-                self.bad(f"sampling.{k}", "unknown key" + did_you_mean(str(k), ("method", "n", "seed")))
+            if k not in SAMPLING_KEYS:
+                self.bad(f"sampling.{k}", "unknown key" + did_you_mean(str(k), SAMPLING_KEYS))
         method = s.get("method", "grid")
         if method not in METHODS:
             self.bad("sampling.method", f"expected one of {', '.join(METHODS)}, given {method!r}")
         n, seed = s.get("n"), s.get("seed", 0)
-        if method in ("random", "lhs") and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
-            self.bad("sampling.n", f"expected a positive whole number of points for {method} sampling, given {n!r}")
+        if method in ("random", "lhs", "nsga2") and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
+            what = "evaluations in all" if method == "nsga2" else "points"
+            self.bad("sampling.n", f"expected a positive whole number of {what} for {method} sampling, given {n!r}")
             n = None
+        population = self.population(s, method, n)
         if method == "grid" and n is not None:
             self.bad("sampling.n", "a grid takes every combination; n is for random and lhs sampling")
         if isinstance(seed, bool) or not isinstance(seed, int):
             self.bad("sampling.seed", f"expected a whole number, given {seed!r}")
             seed = 0
-        return method, n, seed
+        return method, n, seed, population
+
+    def population(self, s: dict, method: str, n: int | None) -> int | None:
+        """nsga2's generation size: at least 2 (two parents per child), at most n (one whole generation)."""
+        if method != "nsga2":
+            if "population" in s:
+                self.bad("sampling.population", f"a population is for nsga2 sampling, not {method}")
+            return None
+        pop = s.get("population", DEFAULT_POPULATION)
+        if isinstance(pop, bool) or not isinstance(pop, int) or pop < 2:
+            self.bad("sampling.population", f"expected a whole number >= 2 (two parents per child), given {pop!r}")
+            return None
+        if n is not None and n < pop:
+            self.bad("sampling.n", f"expected n >= population (n counts evaluations in all, population those of "
+                                   f"one generation), given n {n} < population {pop}")
+        return pop
+
+    def objectives(self, method: str) -> tuple[str, ...]:
+        """The columns nsga2 minimises: distinct numeric result columns."""
+        given = self.raw.get("objectives")
+        if given is None:
+            return DEFAULT_OBJECTIVES if method == "nsga2" else ()
+        if method != "nsga2":
+            self.bad("objectives", f"objectives steer nsga2 sampling; {method} sampling takes the points it is "
+                                   "given (name objectives to hwsim pareto --objectives instead)")
+            return ()
+        if not isinstance(given, list) or not given:
+            self.bad("objectives", f"expected a non-empty list of columns to minimise, e.g. [latency_s, energy_j], "
+                                   f"given {given!r}")
+            return ()
+        out = []
+        for i, c in enumerate(given):
+            key = f"objectives[{i}]"
+            if not isinstance(c, str) or c not in OBJECTIVE_COLUMNS:
+                self.bad(key, f"expected a numeric result column to minimise, given {c!r}"
+                         + did_you_mean(str(c), OBJECTIVE_COLUMNS))
+            elif c in out:
+                self.bad(key, f"{c} is named twice")
+            else:
+                out.append(c)
+        return tuple(out)
 
     def constraints(self, axes) -> list[Constraint]:
         given = self.raw.get("constraints") or []

@@ -172,13 +172,14 @@ def values(found_outs) -> list:
 
 # ---- the block's totals over points ---------------------------------------------------------------------
 
-def totals(low, ubusy, udram, udyn, ubound, labels, rt: dict, mode: str, head_s: float, idle_w, n_ops: int) -> dict:
+def totals(low, ubusy, udram, udyn, ubound, labels, rt: dict, mode: str, head_s: float, sync: bool, idle_w,
+           n_ops: int) -> dict:
     """hwsim.explore.fastpath.totals over arrays of points: ubusy[j], udram[j], udyn[j] the distinct kernel j's
     device time, DRAM bytes and dynamic energy at each point, ubound[j] its bound's code (labels[code]).
     Each op's sums run in launch order and the block's over ops with numpy's pairwise sum, as Result sums them."""
     p = len(ubusy[0]) if ubusy else 0
     zero = np.zeros(p)
-    times = launch_pipeline([ubusy[j] for j in low.which], _Runtime(rt), mode, head_s, maximum=np.maximum)
+    times = launch_pipeline([ubusy[j] for j in low.which], _Runtime(rt), mode, head_s, sync, maximum=np.maximum)
     time_s, dyn, dram, busy, stall = ([zero] * n_ops for _ in range(5))
     longest, kbound = [np.full(p, -1.0)] * n_ops, [np.full(p, labels.index("none"))] * n_ops
     prev_end = zero

@@ -49,7 +49,7 @@ import simpy
 import hwsim.engines.des.processes as proc
 from hwsim.engines import lookup_hw
 from hwsim.engines.des import hw_demand
-from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
+from hwsim.engines.analytic import host_runs_kernels, kernel_cost, schedule
 from hwsim.config import load_accelerator
 from hwsim.io.progress import NoProgress, Progress
 from hwsim.engines.des.ordering import assign_streams, check_streams, resolve_streams
@@ -58,7 +58,7 @@ from hwsim.engines.des import tables
 from hwsim.engines.des.residency import cut_costs
 from hwsim.engines.des.streams import DISTRIBUTIONS, check_stream, draw_stream, lookup_demand, tiling
 from hwsim.engines.options import resolve_options
-from hwsim.lowering import lower
+from hwsim.engines.run import lower_for
 from workloads.op import OpKind
 
 ATTRIBUTIONS = ("latest", "shared")
@@ -126,10 +126,7 @@ class Simulation:
     def __init__(self, workload, accel, opts, d_opts):
         self.workload, self.accel, self.opts, self.d_opts = workload, accel, opts, d_opts
         self.env = env = simpy.Environment()
-        kernels = lower(workload, opts["lowering"], accel.compute.hash_unit is not None, opts["lookup_impl"],
-                        opts["block_d"], simt=accel.kind == "gpu",
-                        cores=accel.compute.matrix.cores, scratchpad_bytes=scratchpad_bytes(accel))
-        kernels = lookup_hw.adapt(kernels, workload, accel, opts)  # lookup hardware (issue 11)
+        kernels = lower_for(workload, accel, opts)  # as the analytic engine lowers them
         # service times of non-lookup kernels, and the summing time of lookups (neither depends on the stream)
         costs = [kernel_cost(k, accel, None, opts["bank_mapping"], opts["tables_resident"]) for k in kernels]
         self.plans = [proc.KernelPlan(env, i, k, c) for i, (k, c) in enumerate(zip(kernels, costs))]
@@ -283,7 +280,7 @@ class Simulation:
         self.offset_s = hs  # simulation time 0 is when the host starts: analytic time -host_head_start_s
         device_free = rt.launch_latency_s + hs
         if self.opts["mode"] == "eager":
-            self.env.process(proc.host(self.env, self.plans, rt, device_free))
+            self.env.process(proc.host(self.env, self.plans, rt, device_free, host_runs_kernels(self.accel)))
             return None
         ready = simpy.Store(self.env)
         self.env.process(proc.sequencer(self.env, ready, rt, max(rt.graph_launch_s, device_free)))

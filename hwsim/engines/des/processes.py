@@ -43,13 +43,16 @@ class KernelPlan:
         self.extended = ""                # memory that held a plain kernel past its analytic time
 
 
-def host(env, plans, rt, device_free_s: float):
+def host(env, plans, rt, device_free_s: float, synchronous: bool = False):
     """Eager: the host spends launch_overhead_eager per kernel, in order, never waiting for the device;
-    a kernel reaches the device launch_latency later (hidden when it queues behind others)."""
+    a kernel reaches the device launch_latency later (hidden when it queues behind others).
+    synchronous (a CPU, whose dispatching thread runs the op): the next dispatch waits for the kernel."""
     for kp in plans:
         yield env.timeout(rt.launch_overhead_eager_s)
         kp.launch_s = max(env.now + rt.launch_latency_s, device_free_s)
         kp.launched.succeed()
+        if synchronous:
+            yield kp.done
 
 
 def sequencer(env, ready, rt, start_s: float):

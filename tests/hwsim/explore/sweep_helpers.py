@@ -37,3 +37,22 @@ def small_spec(**changes) -> dict:
     spec = copy.deepcopy(spec)
     spec.update(changes)
     return spec
+
+
+def lut_space(**changes) -> dict:
+    """540 grid points around lut-asic (docs/sweeps/lut_asic.yaml on a grid): 5 bank counts x 3 lookup SRAMs x
+    4 HBM3 stacks x 3 scratchpads x 3 clocks; half fail tables_fit or area_mm2 <= 300; 15 points on the front."""
+    spec = {"base": "lut-asic", "workload": {"model": "memoryformer-base", "seq_len": 2048, "batch": 1},
+            "axes": {"lookup.banks": {"logspace": [128, 2048], "n": 5},
+                     "lookup.capacity": ["128 MiB", "256 MiB", "512 MiB"],
+                     "hbm_stacks": {"zip": {"memory.dram.channels": [16, 32, 64, 96],
+                                            "memory.dram.bandwidth": ["819.2 GB/s", "1638.4 GB/s", "3276.8 GB/s",
+                                                                      "4915.2 GB/s"],
+                                            "memory.dram.capacity": ["16 GB", "32 GB", "64 GB", "96 GB"]}},
+                     "memory.sram.global.capacity": ["4 MiB", "16 MiB", "64 MiB"],
+                     "clock": {"range": ["0.8 GHz", "1.6 GHz"], "n": 3}},
+            "sampling": {"method": "grid"},
+            "constraints": ["tables_fit", "area_mm2 <= 300"]}
+    spec = copy.deepcopy(spec)
+    spec.update(changes)
+    return spec

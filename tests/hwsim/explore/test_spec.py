@@ -87,6 +87,20 @@ def test_a_bad_spec_is_reported_in_full_with_key_paths():
      "axes.hbm.zip.memory.dram.bandwidth[0]", "bandwidth"),
     ({"axes": {"memory.dram.bandwidth": [1e12], "memory.dram.bandwidth_bytes_per_s": [2e12]}},
      "axes.memory.dram.bandwidth_bytes_per_s", "same setting"),
+    # the guided search (nsga2)
+    ({"sampling": {"method": "nsga2"}}, "sampling.n", "evaluations in all"),
+    ({"sampling": {"method": "nsga2", "n": 100, "population": 1}}, "sampling.population", ">= 2"),
+    ({"sampling": {"method": "nsga2", "n": 100, "population": 12.5}}, "sampling.population", ">= 2"),
+    ({"sampling": {"method": "nsga2", "n": 40}}, "sampling.n", "n 40 < population 50"),  # the default population
+    ({"sampling": {"method": "lhs", "n": 100, "population": 10}}, "sampling.population", "not lhs"),
+    ({"sampling": {"method": "nsga2", "n": 100, "populaton": 10}}, "sampling.populaton", '"population"'),
+    ({"objectives": ["latency_s"]}, "objectives", "hwsim pareto --objectives"),  # a grid has no objectives
+    ({"sampling": {"method": "nsga2", "n": 100}, "objectives": ["latncy_s"]}, "objectives[0]", '"latency_s"'),
+    ({"sampling": {"method": "nsga2", "n": 100}, "objectives": ["bound"]}, "objectives[0]", "numeric result"),
+    ({"sampling": {"method": "nsga2", "n": 100}, "objectives": ["lookup.banks"]}, "objectives[0]", "numeric result"),
+    ({"sampling": {"method": "nsga2", "n": 100}, "objectives": ["area_mm2", "area_mm2"]}, "objectives[1]", "twice"),
+    ({"sampling": {"method": "nsga2", "n": 100}, "objectives": []}, "objectives", "non-empty"),
+    ({"sampling": {"method": "nsga2", "n": 100}, "chunk_points": 10}, "chunk_points", "one part per generation"),
 ])
 def test_each_kind_of_mistake_names_its_key(change, key, words):
     with pytest.raises(SpecError) as e:
@@ -117,3 +131,17 @@ def test_the_specs_in_the_docs_load():
     assert specs
     for path in specs:
         assert load_spec(path).axes
+
+
+def test_a_guided_search_spec_with_its_defaults_and_every_mistake_at_once():
+    spec = load_spec(small_spec(sampling={"method": "nsga2", "n": 2000, "seed": 3}))
+    assert (spec.method, spec.n, spec.seed, spec.population) == ("nsga2", 2000, 3, 50)
+    assert spec.objectives == ("latency_s", "energy_j", "area_mm2")
+    assert spec.chunk_points == 50  # part g holds generation g
+    spec = load_spec(small_spec(sampling={"method": "nsga2", "n": 30, "population": 10},
+                                objectives=["time_lookup_s", "dram_bytes"]))
+    assert spec.objectives == ("time_lookup_s", "dram_bytes") and spec.population == 10
+    with pytest.raises(SpecError) as e:
+        load_spec(small_spec(sampling={"method": "nsga2", "n": 5, "population": 8}, objectives=["energy", "energy_j"],
+                             chunk_points=4))
+    assert [p.key for p in e.value.problems] == ["sampling.n", "objectives[0]", "chunk_points"]

@@ -33,8 +33,9 @@ TOL = 1e-9  # float rounding only
 # Where kernels run side by side (several streams, or dataflow on accelerators with separate engines), they
 # share FIFO queues (DRAM channels, banks, thread pool), and more work in one kernel can reorder the others'
 # requests so that the block ends a little sooner: Graham's scheduling anomalies, which real devices show too.
-# The laws hold there within 2%; on one stream (GPUs and CPUs by default) to rounding.
-CONCURRENT_TOL = 0.02
+# The laws hold there within 3% (hypothesis found 2.9%: the example below, three lookups on three streams of a
+# 24 us block); on one stream (GPUs and CPUs by default) to rounding.
+CONCURRENT_TOL = 0.03
 
 
 def tolerance(accel, opts) -> float:
@@ -143,6 +144,12 @@ def test_the_issue_gather_takes_at_least_its_bytes_at_peak():
 @example((ACCELS["a100"], dict(kind="memoryformer", hidden=256, seq=55, batch=2),
           dict(lowering="fused", lookup_impl="embedding_bag", mode="graph", bucket_distribution="uniform",
                tables_resident=False, coarse=False, streams=3)), "batch", 1)
+# found by hypothesis: Q, K and V lookups on three streams of cpu-2core (d 128, 8 -> 9 tokens): V's lookup
+# ran 3.15 -> 2.41 us as the larger Q and K lookups moved its requests in the shared queues; the block
+# 23.87 -> 23.17 us (-2.9%), a scheduling anomaly as above (the same before the CPU dispatch change)
+@example((ACCELS["cpu-2core"], dict(kind="memoryformer", hidden=128, seq=8, batch=1),
+          dict(lowering="fused", lookup_impl="embedding_bag", mode="graph", bucket_distribution="uniform",
+               tables_resident=False, coarse=False, streams=3)), "seq", 1)
 def test_more_tokens_never_lower_latency_or_energy(case, axis, more):
     accel, block, opts = case
     bigger = {**block, axis: block[axis] + (more if axis == "seq" else 1)}
