@@ -89,11 +89,9 @@ class Batch:
             return replace_parts(base, {a: with_leaves(part, it) for a, part in parts.items()})
 
         def stage1(accel):
-            from hwsim.explore.fastpath import tables_fit
-
             area = area_mm2(accel)
             opts = plain(place_tables(w, accel, resolve_options(accel, **options), layers))
-            fit = bool(tables_fit(w, accel, opts["tables_resident"], layers))
+            fit = bool(ev.tables_fit(w, accel, opts["tables_resident"], layers))
             lkey = plain(ev.lowering_key(wkey, accel, opts))
             rt = accel.runtime
             sync = opts["mode"] == "eager" and host_runs_kernels(accel)

@@ -25,6 +25,7 @@ from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.engines.lookup_hw import adapt_key, place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import AccelBuilder
+from hwsim.explore.batch import Batch
 from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
 from hwsim.explore.constraints import holds
 from hwsim.explore.spec import Spec
@@ -141,8 +142,6 @@ class Evaluator:
     def rows(self, points) -> list[dict]:
         """The rows of many points: hwsim.explore.batch evaluates them together, equal to row() to the bit."""
         if self._batch is None:
-            from hwsim.explore.batch import Batch
-
             self._batch = Batch(self)
         return self._batch.rows(points)
 
@@ -152,6 +151,8 @@ class Evaluator:
         row.update(self._empty)
         row["key"] = point["key"]
         return row
+
+    tables_fit = staticmethod(tables_fit)
 
     @staticmethod
     def one_line(e: Exception) -> str:
