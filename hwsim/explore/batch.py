@@ -158,6 +158,14 @@ class Batch:
         ubusy, udram, udyn, ubound = [], [], [], []
         for j, kernel in enumerate(low.unique):
             takes, left = taken.get(j, ((), np.ones(n, dtype=bool)))  # (nothing traced yet: every point)
+            if len(takes) == 1 and not left.any() and not prog.failed(j, takes[0][0]):  # one path for all
+                v = takes[0][0]
+                b, d, e = (np.broadcast_to(prog.output(vals, j, v, k), (n,)) for k in range(3))
+                ubusy.append(b)
+                udram.append(d)
+                udyn.append(e)
+                ubound.append(np.full(n, self._code(prog.output(vals, j, v, 3))))
+                continue
             left = left.copy()
             b, d, e, code = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
             for v, ok in takes:
@@ -168,7 +176,7 @@ class Batch:
                     out = prog.output(vals, j, v, k)
                     arr[ok] = out[ok] if isinstance(out, np.ndarray) else out
                 code[ok] = self._code(prog.output(vals, j, v, 3))
-            for m in np.flatnonzero(left & ~scalar):  # this kernel, with the scalar engine, at these points
+            for m in np.flatnonzero(left & ~scalar) if left.any() else ():  # this kernel, scalar engine, there
                 try:
                     accel = accels.get(m)
                     if accel is None:
