@@ -1,6 +1,8 @@
 """The rows of many sweep points at once (Evaluator.rows): points grouped, each group's engine calls traced
-once per path and replayed on arrays (hwsim.explore.vector), the few points no traced path covers computed
-one by one with Evaluator.row. The rows are Evaluator.row's to the bit (tests/hwsim/explore/test_vector.py)."""
+once per path and replayed on arrays (hwsim.explore.vector, hwsim.explore.program); a kernel at the few points
+no traced path covers is costed by the scalar engine into the same arrays, and a point whose group-level path
+(area, table placement, lowering) no trace covers gets Evaluator.row. The rows are Evaluator.row's to the bit
+(tests/hwsim/explore/test_vector.py)."""
 from __future__ import annotations
 
 import operator
@@ -15,7 +17,8 @@ from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import replace_parts
 from hwsim.explore.constraints import holds
 from hwsim.explore.program import Program
-from hwsim.explore.vector import GIVE_UP_AFTER, MAX_VARIANTS, MIN_TRACE, RUNTIME, cover, flatten, plain, totals, traced, values, with_leaves
+from hwsim.explore.vector import (GIVE_UP_AFTER, MAX_VARIANTS, MIN_TRACE, RUNTIME, cover, flatten, plain, totals,
+                                  traced, values, with_leaves)
 from hwsim.explore.workload import BUILD_KEY
 
 _CACHE_LIMIT = 4096

@@ -11,7 +11,7 @@ Points of one group share the base, the workload, the options and the structure 
   sums in the order `assemble` and `Result` sum them, so the totals are the scalar engine's to the bit.
 Each traced path (a "variant") is kept per group and reused by every later part with the same group; points
 that no variant covers are traced again; a trace that fails, or a group with too many paths, leaves its points
-to the scalar fast path (Evaluator.row).
+to the scalar engine (per kernel in hwsim.explore.batch, or Evaluator.row for stage 1).
 """
 from __future__ import annotations
 
@@ -20,13 +20,8 @@ import dataclasses
 import numpy as np
 from pydantic import BaseModel
 
-from hwsim.area import area_mm2
-from hwsim.energy import kernel_energy
-from hwsim.engines.analytic import kernel_cost, launch_pipeline
-from hwsim.engines.lookup_hw import place_tables
-from hwsim.engines.options import resolve_options
+from hwsim.engines.analytic import launch_pipeline
 from hwsim.explore import trace
-from hwsim.explore.accel import replace_parts
 from hwsim.explore.columns import KIND_TIME_COLUMNS
 
 MAX_VARIANTS = 64  # traced paths per group (or per kernel of a group); points beyond go the scalar way
@@ -138,9 +133,9 @@ def cover(variants: list, leaves: np.ndarray, trace_new, min_points: int = 1):
                 found.append((v, hit, [x if isinstance(x, Const) else outs[x][mask] for x in v.value]))
             pending = pending[~mask]
     left.append(pending)
-    if len(found) > 1:  # the variants that covered the most points are tried first next time
+    if len(found) > 1:  # the variants that covered the most points are tried first next time (a catch-all last)
         hits = {id(v): len(h) for v, h, _ in found}
-        variants.sort(key=lambda v: -hits.get(id(v), 0))
+        variants.sort(key=lambda v: (v.failed and not v.tape.guards, -hits.get(id(v), 0)))
     return found, np.concatenate(left)
 
 

@@ -39,7 +39,8 @@ AXES = {
 WORKLOADS = [
     {"model": "memoryformer-tiny", "seq_len": [64, 1024], "batch": [1, 2]},
     {"model": ["memoryformer-tiny", "pythia-70m"], "seq_len": 256},
-    {"model": "memoryformer-tiny", "seq_len": [1, 4], "phase": "decode", "kv_len": [0, 300], "scope": ["block", "model"]},
+    {"model": "memoryformer-tiny", "seq_len": [1, 4], "phase": "decode", "kv_len": [0, 300],
+     "scope": ["block", "model"]},
     {"kind": ["memoryformer", "linformer"], "hidden_size": 512, "seq_len": 512, "tau": [6, 8]},
 ]
 SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
