@@ -6,6 +6,7 @@ no traced path covers is costed by the scalar engine into the same arrays, and a
 from __future__ import annotations
 
 import operator
+import threading
 
 import numpy as np
 
@@ -35,8 +36,13 @@ class Batch:
         self._stage1: dict = {}     # group -> [Variant]
         self._programs: dict = {}   # (group, lowering key, options) -> Program: every kernel's traced paths
         self.labels = [*TERMS, "min_kernel", "launch", "none"]
+        self._lock = threading.Lock()
 
     def rows(self, points: list) -> list[dict]:
+        with self._lock:  # (a Dask worker running tasks in threads shares one Evaluator: its paths too)
+            return self._rows(points)
+
+    def _rows(self, points: list) -> list[dict]:
         ev = self.ev
         rows = [ev.blank(p) for p in points]
         groups: dict = {}

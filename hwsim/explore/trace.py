@@ -16,12 +16,14 @@ Integers are replayed as float64: exact below 2^53, which every count and byte t
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
+import threading
 
 import numpy as np
 
-_TRACE: list = []  # the tape being recorded (a stack: one at a time in practice)
+_LOCAL = threading.local()  # per thread (a Dask worker may run tasks in threads): the tapes being recorded
 
 # op name -> (python function on probe values, numpy function on arrays)
 _BINARY = {
@@ -118,9 +120,21 @@ def pin(x):
 
 
 def _tape() -> Tape:
-    if not _TRACE:
+    stack = getattr(_LOCAL, "stack", None)
+    if not stack:
         raise TraceError("a traced number outlived its trace")
-    return _TRACE[-1]
+    return stack[-1]
+
+
+@contextlib.contextmanager
+def recording(tape: Tape):
+    """Record the operations on Syms into `tape` while the block runs (in this thread)."""
+    stack = _LOCAL.__dict__.setdefault("stack", [])
+    stack.append(tape)
+    try:
+        yield tape
+    finally:
+        stack.pop()
 
 
 def _ref(x):

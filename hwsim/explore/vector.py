@@ -143,16 +143,14 @@ def traced(fn, probe: list, make_input) -> Variant:
     """Variant of fn traced at one point (probe: its leaves, as Python numbers); fn returns a tuple whose
     traced numbers become outputs and whose other items are kept as constants."""
     tape = trace.Tape(len(probe))
-    trace._TRACE.append(tape)
     try:
-        value = fn(make_input([trace.Sym(i, v) for i, v in enumerate(probe)]))
-        value = tuple(trace.output(tape, x) if isinstance(x, trace.Sym) else Const(x) for x in value)
+        with trace.recording(tape):
+            value = fn(make_input([trace.Sym(i, v) for i, v in enumerate(probe)]))
+            value = tuple(trace.output(tape, x) if isinstance(x, trace.Sym) else Const(x) for x in value)
         tape.prune()
         return Variant(tape, value)
     except Exception:  # noqa: BLE001  a path the tape cannot replay (or an error): its points go the scalar way
         return Variant(tape, failed=True)
-    finally:
-        trace._TRACE.pop()
 
 
 @dataclasses.dataclass(frozen=True)

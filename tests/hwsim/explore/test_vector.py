@@ -153,13 +153,9 @@ def test_a_zero_divisor_and_an_untraceable_call_leave_the_points_to_the_scalar_p
 
 
 def test_a_number_leaving_the_tape_pins_its_value():
-    tape = trace.Tape(1)
-    trace._TRACE.append(tape)
-    try:
+    with trace.recording(trace.Tape(1)) as tape:
         x = trace.Sym(0, 4.0)
         assert math.sqrt(x) == 2.0 and {x: 1}[4.0] == 1
-    finally:
-        trace._TRACE.pop()
     mask, _ = tape.evaluate(np.array([[4.0], [4.5]]))
     assert mask.tolist() == [True, False]
 
@@ -178,3 +174,18 @@ def test_merged_paths_share_steps_but_keep_minus_zero_apart_and_take_the_first_p
     (first, ok1), (second, ok2) = taken[1][0]
     assert (first, ok1.tolist(), second, ok2.tolist()) == (0, [True, False], 1, [False, True])
     assert prog.output(vals, 1, 0, 1) == 5.0 and prog.output(vals, 1, 1, 1)[1] == 6.0
+
+
+def test_threads_sharing_an_evaluator_get_the_rows_one_thread_gets():
+    """A Dask worker may run tasks in threads on one Evaluator: tapes are per thread, the paths behind a lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.hwsim.explore.sweep_helpers import ISSUE_SPEC
+
+    spec = load_spec({**ISSUE_SPEC, "sampling": {"method": "lhs", "n": 240, "seed": 4}})
+    pts = points(spec)
+    parts = [pts[i:i + 30] for i in range(0, len(pts), 30)]
+    shared = Evaluator(spec)
+    with ThreadPoolExecutor(4) as pool:
+        threaded = [r for rows in pool.map(shared.rows, parts) for r in rows]
+    assert threaded == Evaluator(spec).rows(pts)
