@@ -108,9 +108,14 @@ def parse_quantity(value, unit_kind: str, where: str = "", *, sign: str = "any",
         raise ValueError(f"sign must be one of {', '.join(_SIGN_OK)}, given {sign!r}")
     if numbers not in ("si", "unit"):
         raise ValueError(f"numbers must be 'si' or 'unit', given {numbers!r}")
-    if _bare(value, unit_kind, numbers):
-        raise UnitError(_message(where, unit_kind, sign, value, bare=True))
-    si = _to_si(value, unit_kind)
+    if type(value) is float or type(value) is int:  # plain numbers (validated data, sweep values): no ABC checks
+        if numbers == "unit" and value != 0 and unit_kind not in UNITLESS_KINDS:
+            raise UnitError(_message(where, unit_kind, sign, value, bare=True))
+        si = float(value)
+    else:
+        if _bare(value, unit_kind, numbers):
+            raise UnitError(_message(where, unit_kind, sign, value, bare=True))
+        si = _to_si(value, unit_kind)
     if si is None or not math.isfinite(si) or not _SIGN_OK[sign](si):
         raise UnitError(_message(where, unit_kind, sign, value))
     return si

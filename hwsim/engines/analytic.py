@@ -283,20 +283,28 @@ def schedule(costs: list[KernelCost], accel, mode: str, host_head_start_s: float
     """The launch pipeline: host launches in order, the device runs one kernel at a time.
     host_head_start_s: host time already spent before the measured region starts (a benchmark that
     flushes the cache with a kernel lets the host queue launches while the flush runs)."""
-    rt = accel.runtime
+    times = launch_pipeline([c.busy_s for c in costs], accel.runtime, mode, host_head_start_s,
+                            sync=mode == "eager" and host_runs_kernels(accel))
+    return [Scheduled(c, start, end, stall) for c, (start, end, stall) in zip(costs, times)]
+
+
+def launch_pipeline(busy: list, rt, mode: str, host_head_start_s: float = 0.0, sync: bool = False,
+                    maximum=max) -> list[tuple]:
+    """(start, end, stall) of each kernel, given the device time of each; sync: the host dispatches the next
+    kernel when this one ends (host_runs_kernels, eager). The sweep's vectorised path calls it with numpy
+    arrays over points (busy times, the runtime's numbers) and maximum=numpy.maximum."""
     host = (rt.graph_launch_s if mode == "graph" else 0.0) - host_head_start_s
     device = rt.launch_latency_s  # the first kernel waits for the device to pick up its launch
-    sync = mode == "eager" and host_runs_kernels(accel)
     out = []
-    for c in costs:
+    for busy_s in busy:
         if mode == "eager":
-            host += rt.launch_overhead_eager_s
+            host = host + rt.launch_overhead_eager_s
             # a kernel launched onto an idle device waits the launch latency; queued ones hide it
-            start = max(host + rt.launch_latency_s, device)
+            start = maximum(host + rt.launch_latency_s, device)
         else:
-            start = max(host, device) + rt.launch_overhead_graph_s
-        end = start + c.busy_s
-        out.append(Scheduled(c, start, end, max(0.0, start - device)))
+            start = maximum(host, device) + rt.launch_overhead_graph_s
+        end = start + busy_s
+        out.append((start, end, maximum(0.0, start - device)))
         device = end
         if sync:
             host = end

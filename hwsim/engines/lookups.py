@@ -154,7 +154,7 @@ def on_chip(k, accel, st: GatherStats, streamed_s: float, tables_resident: bool)
         # r that minimises max(dram, banks) is 0 if holding rows costs DRAM time, else where they cross
         dram0, slope = streamed_s + miss_s_all, load_s - miss_s_all
         cross = min(r_max, max(0.0, (dram0 - lat) / (bank_s_all - slope))) if slope < 0 else 0.0
-        for r in {0.0, cross}:
+        for r in ((0.0,) if cross == 0.0 else (0.0, cross)):  # 0.0, then cross if it differs
             dram_s, banks_s = dram0 + r * slope, r * bank_s_all
             t = max(dram_s, banks_s + (lat if r > 0 else 0.0))
             if best is None or t < best[0]:

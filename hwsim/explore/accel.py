@@ -41,15 +41,36 @@ class AccelBuilder:
             break  # spec checking made every path name the same setting in every base
         self.groups = {p: list(dict.fromkeys(v)) for p, v in self.groups.items()}
         self._parts: dict = {}
+        self._data: dict = {}
+
+    def _base_data(self, base, parent) -> dict:
+        """The base's part as config data to put a point's values into: its validated values in SI units
+        (validating numbers skips parsing the YAML's unit strings again), where they validate back to the
+        same part; else the YAML as written."""
+        data = self._data.get((base, parent))
+        if data is None:
+            part = _get(self.bases[base], self.attr[parent])
+            data = part.model_dump(by_alias=True, exclude_unset=True)
+            try:
+                same = type(part).model_validate(data) == part
+            except ValidationError:
+                same = False
+            data = self._data[(base, parent)] = data if same else read_path(self.spec.bases[base], parent)
+        return data
 
     def source(self, point) -> str:
         return f"{point['base']} with " + ", ".join(f"{n}={point[n]!r}" for n, _ in self.axes)
 
     def build(self, point):
+        return replace_parts(self.bases[point["base"]], self.parts(point))
+
+    def parts(self, point) -> dict:
+        """{attribute path: validated part} of the point (() -> the whole accelerator, when an axis sets a
+        top-level setting); ConfigError when a part does not validate."""
         base = point["base"]
         if self.whole or not self.axes:
             data = substitute(self.spec.bases[base], [(p, point[n]) for n, p in self.axes])
-            return validate_accelerator(data, self.source(point)) if self.axes else self.bases[base]
+            return {(): validate_accelerator(data, self.source(point)) if self.axes else self.bases[base]}
         parts = {}
         for parent, members in self.groups.items():
             key = (base, parent, *(point[n] for n, _ in members))
@@ -60,11 +81,11 @@ class AccelBuilder:
             if isinstance(part, ConfigError):
                 raise part
             parts[self.attr[parent]] = part
-        return _replace(self.bases[base], parts)
+        return parts
 
     def _validate_part(self, base, parent, members, point):
         cls = type(_get(self.bases[base], self.attr[parent]))
-        data = substitute(read_path(self.spec.bases[base], parent), [(rel, point[n]) for n, rel in members])
+        data = substitute(self._base_data(base, parent), [(rel, point[n]) for n, rel in members])
         try:
             return cls.model_validate(data)
         except ValidationError as e:
@@ -97,7 +118,7 @@ def _get(obj, attrs):
     return obj
 
 
-def _replace(obj, parts: dict):
+def replace_parts(obj, parts: dict):
     """A copy of `obj` with each attribute path in `parts` (("memory", "sram", 0): level, ...) replaced,
     copying each model on the way once."""
     if () in parts:
@@ -108,9 +129,9 @@ def _replace(obj, parts: dict):
     if isinstance(obj, tuple):
         items = list(obj)
         for i, sub in heads.items():
-            items[i] = _replace(obj[i], sub)
+            items[i] = replace_parts(obj[i], sub)
         return tuple(items)
-    return obj.model_copy(update={h: _replace(getattr(obj, h), sub) for h, sub in heads.items()})
+    return obj.model_copy(update={h: replace_parts(getattr(obj, h), sub) for h, sub in heads.items()})
 
 
 def _loc(key: str) -> list:

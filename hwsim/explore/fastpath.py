@@ -25,6 +25,7 @@ from hwsim.engines.analytic import kernel_cost, schedule, scratchpad_bytes
 from hwsim.engines.lookup_hw import adapt_key, place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import AccelBuilder
+from hwsim.explore.batch import Batch
 from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
 from hwsim.explore.constraints import holds
 from hwsim.explore.spec import Spec
@@ -133,15 +134,33 @@ class Evaluator:
         self.post = [c for c in spec.constraints if c.column in OUTPUT_COLUMNS]
         self._accels, self._workloads, self._lowered, self._areas = {}, {}, {}, {}
         self.builder = AccelBuilder(spec)
+        self._batch = None
+        self._empty = {**dict.fromkeys(("latency_s", "energy_j", "area_mm2", "flops", "dram_bytes", "bound",
+                                        *KIND_TIME_COLUMNS, "tables_fit"), None), "feasible": False, "key": None,
+                       "error": ""}
 
     def rows(self, points) -> list[dict]:
-        return [self.row(p) for p in points]
+        """The rows of many points: hwsim.explore.batch evaluates them together, equal to row() to the bit."""
+        if self._batch is None:
+            self._batch = Batch(self)
+        return self._batch.rows(points)
+
+    def blank(self, point: dict) -> dict:
+        """A point's row before it is evaluated: its inputs, nothing computed, no error."""
+        row = {k: v for k, v in point.items() if k != "key"}
+        row.update(self._empty)
+        row["key"] = point["key"]
+        return row
+
+    tables_fit = staticmethod(tables_fit)
+
+    @staticmethod
+    def one_line(e: Exception) -> str:
+        return _one_line(e)
 
     def row(self, point: dict) -> dict:
-        row = {k: v for k, v in point.items() if k != "key"}
-        row.update(dict.fromkeys(("latency_s", "energy_j", "area_mm2", "flops", "dram_bytes", "bound",
-                                  *KIND_TIME_COLUMNS, "tables_fit"), None))
-        row.update(feasible=False, key=point["key"], error="")
+        """One point with the scalar engine (what rows() falls back on, point by point)."""
+        row = self.blank(point)
         try:
             accel = self.accel(point)
             row["area_mm2"] = self.area(accel, (point["base"], *(point[n] for n, _ in self.accel_axes)))
@@ -192,12 +211,20 @@ class Evaluator:
         return w
 
     def lowering(self, wkey, w, accel, opts) -> Lowered:
-        key = (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
-               accel.kind == "gpu", accel.compute.matrix.cores, accel.compute.matrix.tile_dtypes, scratchpad_bytes(accel),
-               adapt_key(accel, opts))
+        return self.lowered_by_key(wkey, self.lowering_key(wkey, accel, opts), lambda: (w, accel, opts))
+
+    @staticmethod
+    def lowering_key(wkey, accel, opts) -> tuple:
+        """Everything the lowering reads: points with the same key share their kernels."""
+        return (wkey, opts["lowering"], opts["lookup_impl"], opts["block_d"], accel.compute.hash_unit is not None,
+                accel.kind == "gpu", accel.compute.matrix.cores, accel.compute.matrix.tile_dtypes,
+                scratchpad_bytes(accel), adapt_key(accel, opts))
+
+    def lowered_by_key(self, wkey, key, inputs) -> Lowered:
+        """The cached lowering of `key`; inputs() -> (workload, accelerator, options) lowers it when absent."""
         low = self._lowered.get(key)
         if low is None:
-            low = lowered(w, accel, opts)
+            low = lowered(*inputs())
             _put(self._lowered, key, low)
         return low
 

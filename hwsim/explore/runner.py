@@ -139,6 +139,9 @@ def _open_engine(spec, scheduler, dask, workers, n_tasks):
 
     # fork is the fastest start; only safe while this process runs a single thread (no locks held elsewhere)
     method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    if method == "fork":  # what every worker imports to write its parts (pyarrow.parquet pulls in pandas,
+        import pandas  # noqa: F401  0.3 s each): imported once here, before the fork, and shared
+        import pyarrow.parquet  # noqa: F401
     with mp.get_context(method).Pool(n, initializer=_init_worker, initargs=(spec,)) as pool:
         # leaving this block in any way (done, Ctrl-C, an error writing a part) terminates the workers
         yield f"{n} processes", n, lambda tasks: pool.imap_unordered(_work, tasks)
