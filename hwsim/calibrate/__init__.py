@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwsim.calibrate.records import FIELDS, VALIDATION_KINDS, Results
+from hwsim.calibrate.records import FIELDS, VALIDATION_KINDS, Results, best_of
 from hwsim.io.progress import progress_bar
 
 __all__ = ["calibrate", "Calibration", "check_args", "DEVICES", "run_benchmarks"]
@@ -31,6 +31,12 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # rate), so that a dtype the device emulates slowly (bf16 on CPUs without bf16 instructions) cannot
 # blow the time limit
 MAX_CASE_S = {True: 0.3, False: 2.0}
+# Every benchmark and validation case runs this many times over (rounds spread over the run), and each
+# figure and row is the best of them: on a cloud VM the machine's speed drifts by tens of percent over
+# seconds as other tenants load its memory system (two idle runs here measured the same fp32 product at
+# 3.0 and 6.4 ms), and a preset taken in a fast phase validated in a slow one misses by that drift.
+DEFAULT_ROUNDS = 3
+MAX_ROUNDS = 20
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,8 @@ class Calibration:
     statistic: str = "median"
 
 
-def check_args(device: str, name: str, out, statistic: str = "median", threads: int | None = None) -> Path:
+def check_args(device: str, name: str, out, statistic: str = "median", threads: int | None = None,
+               rounds: int = 1) -> Path:
     """Raise ValueError (one line naming the argument) for input calibrate cannot use."""
     from hwsim.calibrate.timing import STATISTICS
 
@@ -60,6 +67,8 @@ def check_args(device: str, name: str, out, statistic: str = "median", threads: 
     if threads is not None and (device != "cpu" or not isinstance(threads, int) or not 1 <= threads <= _cores()):
         raise ValueError(f"--threads: expected a whole number from 1 to {_cores()} (this machine's cores), with "
                          f"--device cpu only, given {threads!r}" + ("" if device == "cpu" else f" with --device {device}"))
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= MAX_ROUNDS:
+        raise ValueError(f"--rounds: expected a whole number from 1 to {MAX_ROUNDS}, given {rounds!r}")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name.lower().endswith((".yaml", ".yml")):
         raise ValueError(f"--name: expected a file stem of letters, digits, '.', '_' or '-' (at most 64, starting "
                          f"with a letter or digit, no .yaml), given {name!r}")
@@ -98,8 +107,9 @@ def _cuda_check(torch) -> None:
 
 
 def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, statistic: str = "median",
-                   threads: int | None = None):
-    """Benchmarks, then the validation set, with one progress bar -> (Results, Machine, skipped cases)."""
+                   threads: int | None = None, rounds: int = 1):
+    """Benchmarks, then the validation set, `rounds` times over, with one progress bar -> (Results, Machine,
+    skipped cases): every figure and row the best of the rounds (records.best_of)."""
     from hwsim.calibrate import microbench as mb
     from hwsim.calibrate import timing, validation_set
 
@@ -113,43 +123,28 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, stati
     sizes = bench.sizes(quick, machine)
     budget = timing.Budget(sizes.budget_s)
     timer = timing.CudaTimer(torch, budget) if device == "cuda" else timing.CpuTimer(budget, statistic)
-    results = Results()
-    results.row(kind="info", extra=json.dumps(
+    info = json.dumps(
         {"device": machine.model, "threads" if device == "cpu" else "sms": machine.cores,
-         "torch": machine.torch_version, "flags": list(machine.flags), "quick": quick,
-         "timing": f"{statistic} wall-clock, warm" if device == "cpu" else "CUDA events, L2 flushed (do_bench)"}))
-    ctx = mb.Ctx(torch, device, timer, sizes, results, machine)
-    steps = bench.steps(ctx)
+         "torch": machine.torch_version, "flags": list(machine.flags), "quick": quick, "rounds": rounds,
+         "timing": (f"{statistic} wall-clock, warm" if device == "cpu" else "CUDA events, L2 flushed (do_bench)")
+         + (f", best of {rounds} rounds" if rounds > 1 else "")})
+    n_steps = len(bench.steps(mb.Ctx(torch, device, timer, sizes, Results(), machine)))
     cases = validation_set.cases(device, quick, ("fp32", "bf16", "fp16"))
     skipped = []
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 products on the fp32 pipeline, as the stock rows
-    bar = progress_bar(len(steps) + len(cases), "calibrate", enabled=progress, unit="bench", delay_s=0.0)
+    bar = progress_bar(rounds * (n_steps + len(cases)), "calibrate", enabled=progress, unit="bench", delay_s=0.0)
     layers = {}  # the last Memory Layer built, reused by the cases of the same shape (big tables take seconds)
+    done = []
     try:
         with torch.no_grad():
-            for label, fn in steps:
-                bar.describe(label)
-                fn()
-                bar.advance()
-            measured = tuple(dt for dt in ("fp32", "bf16", "fp16") if f"matrix.{dt}" in results.figures)
-            todo = validation_set.cases(device, quick, measured)
-            bar.set_total(len(steps) + len(todo))
-            for case in todo:
-                r = case.row
-                bar.describe(f"{r['impl']} {r['dtype']} {r.get('tokens', '')}")
-                rate = results.figures.get(f"matrix.{r['dtype']}")
-                if rate and case.matrix_flops / rate.value > MAX_CASE_S[quick]:
-                    skipped.append(f"{r['kind']} {r['impl']} {r['dtype']} tokens={r['tokens']} d={r['d_in']}: would "
-                                   f"take ~{case.matrix_flops / rate.value:.1f} s a call at the measured "
-                                   f"{r['dtype']} rate")
-                else:
-                    fn = validation_set.build(torch, case, device, layers)
-                    if case.graph:
-                        fn = validation_set.graphed(torch, fn)
-                    t = ctx.time(fn)
-                    results.row(**r, time_us=t * 1e6)
-                bar.advance()
+            for r in range(rounds):
+                results = Results()
+                results.row(kind="info", extra=info)
+                ctx = mb.Ctx(torch, device, timer, sizes, results, machine)
+                skipped = _one_round(torch, device, quick, ctx, bench.steps(ctx), bar, layers,
+                                     f"round {r + 1}/{rounds} " if rounds > 1 else "", r, rounds, n_steps)
+                done.append(results)
     except BaseException:
         bar.close(interrupted=True)
         raise
@@ -158,14 +153,46 @@ def run_benchmarks(torch, device: str, quick: bool, progress: bool = True, stati
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.set_num_threads(callers_threads)  # the caller's setting back (calibrate may run inside a notebook)
-    return results, machine, tuple(skipped)
+    return best_of(done), machine, tuple(skipped)
+
+
+def _one_round(torch, device, quick, ctx, steps, bar, layers, label, r, rounds, n_steps) -> list[str]:
+    """The benchmarks, then the validation cases the measured rates allow, into ctx.results; the skipped cases."""
+    from hwsim.calibrate import validation_set
+
+    results, skipped = ctx.results, []
+    for label_, fn in steps:
+        bar.describe(label + label_)
+        fn()
+        bar.advance()
+    measured = tuple(dt for dt in ("fp32", "bf16", "fp16") if f"matrix.{dt}" in results.figures)
+    todo = validation_set.cases(device, quick, measured)
+    if r == 0:
+        bar.set_total(rounds * (n_steps + len(todo)))
+    for case in todo:
+        row = case.row
+        bar.describe(f"{label}{row['impl']} {row['dtype']} {row.get('tokens', '')}")
+        rate = results.figures.get(f"matrix.{row['dtype']}")
+        if rate and case.matrix_flops / rate.value > MAX_CASE_S[quick]:
+            skipped.append(f"{row['kind']} {row['impl']} {row['dtype']} tokens={row['tokens']} d={row['d_in']}: would "
+                           f"take ~{case.matrix_flops / rate.value:.1f} s a call at the measured "
+                           f"{row['dtype']} rate")
+        else:
+            fn = validation_set.build(torch, case, device, layers)
+            if case.graph:
+                fn = validation_set.graphed(torch, fn)
+            t = ctx.time(fn)
+            results.row(**row, time_us=t * 1e6)
+        bar.advance()
+    return skipped
 
 
 def calibrate(device: str, name: str, out, quick: bool = False, progress: bool = True,
-              statistic: str = "median", threads: int | None = None) -> Calibration:
+              statistic: str = "median", threads: int | None = None, rounds: int = DEFAULT_ROUNDS) -> Calibration:
     """Benchmark this machine's `device`, write DIR/NAME.yaml, DIR/measured.csv and DIR/validation.csv.
     statistic (CPU): "median" of the repeated calls, or "min" on a machine other processes share.
-    threads (CPU): torch threads to calibrate with; default every core."""
+    threads (CPU): torch threads to calibrate with; default every core. rounds: the benchmarks and the
+    validation cases run this many times over, each figure and row the best of them."""
     import pandas as pd
 
     from hwsim.calibrate.preset_writer import STOCK, preset_text
@@ -173,14 +200,14 @@ def calibrate(device: str, name: str, out, quick: bool = False, progress: bool =
     from hwsim.validate import summarize, validate
 
     t0 = time.perf_counter()
-    out = check_args(device, name, out, statistic, threads)
+    out = check_args(device, name, out, statistic, threads, rounds)
     import torch
 
     if device == "cuda":
         _cuda_check(torch)
     stage = _staging(out)
     try:
-        results, machine, skipped = run_benchmarks(torch, device, quick, progress, statistic, threads)
+        results, machine, skipped = run_benchmarks(torch, device, quick, progress, statistic, threads, rounds)
         stock = load_accelerator(STOCK[device])
         date = datetime.date.today().isoformat()
         preset = stage / f"{name}.yaml"

@@ -191,7 +191,8 @@ def steps(ctx: mb.Ctx) -> list[tuple[str, object]]:
     if l2 is not None and l2 is not llc:
         out.append(("L2 read", lambda: mb.cache_read(ctx, "L2", l2.size_bytes // 2)))
     out.append(("skinny products", lambda: mb.skinny_products(ctx)))
-    out.append(("random gathers", lambda: mb.random_gathers(ctx, lambda t, i: t.index_select(0, i))))
+    out.append(("random gathers", lambda: mb.random_gathers(
+        ctx, lambda t, i, o: ctx.torch.index_select(t, 0, i, out=o), into=True)))
     out.append(("pointer chase", lambda: pointer_chase(ctx)))
     out.append(("tiny ops", lambda: mb.tiny_op_cost(ctx)))
     out.append(("special functions", lambda: mb.special_function_rate(ctx)))

@@ -164,9 +164,11 @@ def skinny_products(ctx: Ctx):
     return parts
 
 
-def random_gathers(ctx: Ctx, gather):
+def random_gathers(ctx: Ctx, gather, into: bool = False):
     """Rows picked at random from a table far beyond the last-level cache, for row sizes 64 B to 8 KiB.
-    gather(table, idx) is the device's row-gather op (CPU index_select, CUDA table[idx])."""
+    gather(table, idx) is the device's row-gather op (CPU index_select, CUDA table[idx]); into: gather(table,
+    idx, out) writes into one output buffer per row size instead (CPU: an output of 32 MiB or more is a fresh
+    mmap on every call, whose page faults, not the memory, would set the time)."""
     torch, s = ctx.torch, ctx.sizes
     buf = torch.ones(s.gather_table_bytes // 2, dtype=torch.bfloat16, device=ctx.device)
     op = "index_select" if ctx.device == "cpu" else "getitem"
@@ -176,7 +178,11 @@ def random_gathers(ctx: Ctx, gather):
         table = buf.view(rows, width)
         n = max(1, s.gather_bytes // rb)
         idx = torch.randint(0, rows, (n,), device=ctx.device)
-        t = ctx.time(lambda: gather(table, idx))
+        if into:
+            out = torch.empty(n, width, dtype=buf.dtype, device=ctx.device)
+            t = ctx.time(lambda: gather(table, idx, out))
+        else:
+            t = ctx.time(lambda: gather(table, idx))
         moved = n * rb
         ctx.results.row(kind="ceiling", impl="random_row_gather", dtype="bf16", tokens=n, d_out=width,
                         bytes_moved=moved, time_us=t * 1e6,

@@ -15,7 +15,7 @@ DESCRIPTION = (
 
 
 def register(sub) -> None:
-    from hwsim.calibrate import DEVICES
+    from hwsim.calibrate import DEFAULT_ROUNDS, DEVICES
 
     p = sub.add_parser("calibrate", help="benchmark this machine -> a preset of it (NAME.yaml), measured.csv, "
                                          "validation.csv", description=DESCRIPTION)
@@ -26,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("--statistic", choices=["median", "min"], default="median",
                    help="CPU: the median of repeated calls (default), or their minimum on a machine other "
                         "processes share (the calls it ran alone)")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
+                   help=f"run every benchmark and validation case this many times, spread over the run, and keep "
+                        f"the best of each (default {DEFAULT_ROUNDS}): a machine whose speed drifts as other "
+                        f"tenants load it gives slow rounds")
     add_out(p, "calibration")
     p.set_defaults(func=run)
 
@@ -34,7 +38,7 @@ def run(args) -> int:
     from hwsim.calibrate import calibrate
 
     cal = calibrate(args.device, args.name, args.out, quick=args.quick, statistic=args.statistic,
-                    threads=args.threads)
+                    threads=args.threads, rounds=args.rounds)
     print(report(cal))
     return 0
 

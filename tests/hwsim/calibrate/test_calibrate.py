@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import hwsim
-from hwsim.calibrate import bench_cpu, calibrate, check_args, microbench as mb, preset_writer, timing, validation_set
+from hwsim.calibrate import bench_cpu, calibrate, check_args, microbench as mb, preset_writer, records, timing, validation_set
 from hwsim.calibrate.records import FIELDS, CacheLevel, Figure, Machine, Results
 from hwsim.cli import main
 from hwsim.validate import row_case
@@ -301,6 +301,33 @@ def test_bad_thread_count(capsys, tmp_path, threads):
     with pytest.raises(ValueError, match="--threads"):
         check_args("cuda", "box", tmp_path, "median", 1)  # threads are the CPU's
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("rounds", [0, -2, 21])
+def test_bad_round_count(capsys, tmp_path, rounds):
+    line = _one_line(capsys, "--device", "cpu", f"--rounds={rounds}", "--name", "box", "--out", tmp_path)
+    assert "--rounds" in line and str(rounds) in line
+    assert not list(tmp_path.iterdir())
+
+
+def test_best_of_rounds_keeps_the_highest_rate_the_shortest_time_and_the_fastest_row():
+    slow, fast = Results(), Results()
+    for res, copy, lat, t_layer, t_gemm in ((slow, 20e9, 90e-9, 300.0, 50.0), (fast, 25e9, 120e-9, 200.0, 60.0)):
+        res.row(kind="info", extra="{}")
+        res.add("dram.copy", copy, "d2d_copy", f"copy {copy}")
+        res.add("latency.dram", lat, "pointer_chase", f"chase {lat}")
+        res.add("launch.tiny_op", 2 * lat, "tiny_op", "tiny")
+        res.row(kind="ceiling", impl="gemm_square", dtype="fp32", tokens=128, time_us=t_gemm, extra="x")
+        res.row(kind="layer", impl="linear", dtype="fp32", tokens=1, d_in=512, d_out=512, time_us=t_layer)
+        res.row(kind="layer", impl="linear", dtype="fp32", tokens=1, d_in=512, d_out=512, time_us=t_layer + 1)
+    fast.row(kind="layer", impl="linear", dtype="fp32", tokens=16, d_in=512, d_out=512, time_us=5.0)  # one round only
+    best = records.best_of([slow, fast])
+    # rates: the higher; times: the lower, each with its own round's words
+    assert best.figures["dram.copy"].value == 25e9 and best.figures["dram.copy"].detail == "copy 25000000000.0"
+    assert best.figures["latency.dram"].value == 90e-9 and best.figures["launch.tiny_op"].value == 180e-9
+    # rows in their order, matched by everything but the time (and a repeated row by its occurrence)
+    assert [(r["impl"], r["tokens"], r["time_us"]) for r in best.rows] == [
+        ("", "", ""), ("gemm_square", 128, 50.0), ("linear", 1, 200.0), ("linear", 1, 201.0), ("linear", 16, 5.0)]
 
 
 def test_unknown_statistic(tmp_path):
