@@ -25,6 +25,24 @@ def parts(d: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.glob("part-*.parquet"))}
 
 
+# three axes of three kinds (a list, a logspace and a range), for the engine identity tests
+ENGINE_AXES = {"lookup.banks": [64, 128, 256, 512], "memory.dram.bandwidth": {"logspace": ["0.5 TB/s", "8 TB/s"]},
+               "memory.dram.latency": {"range": ["100 ns", "900 ns"]}}
+
+
+def same_bytes_on_every_engine(spec, root: Path) -> dict[str, bytes]:
+    """Runs `spec` in this process, on 2 local processes and on a 2-worker Dask LocalCluster; asserts that
+    all three write the same Parquet parts, byte for byte, and returns them."""
+    run_sweep(spec, root / "one", workers=1, progress=False)
+    procs = run_sweep(spec, root / "procs", workers=2, progress=False)
+    assert procs.engine == "2 processes"
+    dask = run_sweep(spec, root / "dask", scheduler="local", workers=2, progress=False)
+    assert dask.engine.startswith("dask")
+    one = parts(root / "one")
+    assert parts(root / "procs") == one and parts(root / "dask") == one
+    return one
+
+
 def test_the_dataset_reads_with_pandas_and_keys_hash_the_inputs(tmp_path):
     r = run_sweep(small_spec(chunk_points=5), tmp_path / "s", workers=1, progress=False)
     df = pd.read_parquet(tmp_path / "s")
@@ -129,16 +147,8 @@ def test_ctrl_c_leaves_only_whole_parts_and_says_so(tmp_path):
 
 
 def test_every_engine_writes_the_same_bytes(tmp_path):
-    spec = small_spec(sampling={"method": "lhs", "n": 60, "seed": 1}, chunk_points=8,
-                      axes={"lookup.banks": [64, 128, 256, 512], "memory.dram.bandwidth": {"logspace": ["0.5 TB/s", "8 TB/s"]},
-                            "memory.dram.latency": {"range": ["100 ns", "900 ns"]}})
-    run_sweep(spec, tmp_path / "one", workers=1, progress=False)
-    procs = run_sweep(spec, tmp_path / "procs", workers=2, progress=False)
-    assert procs.engine == "2 processes"
-    dask = run_sweep(spec, tmp_path / "dask", scheduler="local", workers=2, progress=False)
-    assert dask.engine.startswith("dask")
-    one = parts(tmp_path / "one")
-    assert len(one) == 8 and parts(tmp_path / "procs") == one and parts(tmp_path / "dask") == one
+    spec = small_spec(sampling={"method": "lhs", "n": 60, "seed": 1}, chunk_points=8, axes=ENGINE_AXES)
+    assert len(same_bytes_on_every_engine(spec, tmp_path)) == 8
 
 
 def test_a_running_dask_scheduler_by_address(tmp_path):

@@ -19,7 +19,7 @@ from hwsim.explore.runner import run_sweep
 from hwsim.explore.spec import load_spec
 from tests.hwsim.explore.sweep_helpers import lut_space, small_spec
 from tests.hwsim.explore.test_pareto import brute_force_check
-from tests.hwsim.explore.test_runner import REPO, parts, wait_for_parts
+from tests.hwsim.explore.test_runner import ENGINE_AXES, REPO, parts, same_bytes_on_every_engine, wait_for_parts
 
 optuna = pytest.importorskip("optuna")
 
@@ -247,16 +247,8 @@ def test_a_part_that_does_not_hold_what_the_search_proposes_is_refused(tmp_path)
 
 
 def test_every_engine_writes_the_same_bytes(tmp_path):
-    spec = small_spec(sampling={"method": "nsga2", "n": 48, "seed": 1, "population": 12},
-                      axes={"lookup.banks": [64, 128, 256, 512], "memory.dram.bandwidth": {"logspace": ["0.5 TB/s", "8 TB/s"]},
-                            "memory.dram.latency": {"range": ["100 ns", "900 ns"]}})
-    run_sweep(spec, tmp_path / "one", workers=1, progress=False)
-    procs = run_sweep(spec, tmp_path / "procs", workers=2, progress=False)
-    assert procs.engine == "2 processes"
-    dask = run_sweep(spec, tmp_path / "dask", scheduler="local", workers=2, progress=False)
-    assert dask.engine.startswith("dask")
-    one = parts(tmp_path / "one")
-    assert len(one) == 4 and parts(tmp_path / "procs") == one and parts(tmp_path / "dask") == one
+    spec = small_spec(sampling={"method": "nsga2", "n": 48, "seed": 1, "population": 12}, axes=ENGINE_AXES)
+    assert len(same_bytes_on_every_engine(spec, tmp_path)) == 4
 
 
 # ---- the command line ----------------------------------------------------------------------------------------
