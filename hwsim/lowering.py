@@ -299,6 +299,12 @@ def lower_torch(op: Op, lookup_impl: str = "embedding_bag", block_d: int = 128, 
     return lower_fused(op, has_hash_unit=False)
 
 
+def on_tiles(tile_dtypes: tuple[str, ...] | None, dtype: str) -> bool:
+    """Whether the matrix unit multiplies `dtype` in fixed tiles whose rows a short product pads to tile[0]
+    (compute.matrix.tile_dtypes; None: every dtype)."""
+    return tile_dtypes is None or dtype in tile_dtypes
+
+
 def cpu_matmul_kernels(op: Op, tile_dtypes: tuple[str, ...] | None = None) -> list[Kernel]:
     """A product as PyTorch runs it on a CPU. tile_dtypes: the dtypes its matrix tiles multiply
     (compute.matrix.tile_dtypes; AMX: bf16 and int8; None: every dtype).
@@ -310,7 +316,7 @@ def cpu_matmul_kernels(op: Op, tile_dtypes: tuple[str, ...] | None = None) -> li
       oneDNN reorders PyTorch's plain-layout weight into AMX's VNNI tiles on every call. The packed copy
       is as large as the weight, so packing reads and writes it once more, and the product streams it."""
     (k,) = lower_fused(op, has_hash_unit=False)
-    if op.dims["m"] == 1 and tile_dtypes is not None and op.dtype not in tile_dtypes:
+    if op.dims["m"] == 1 and not on_tiles(tile_dtypes, op.dtype):
         return [replace(k, unit="vector", gemm=None)]
     w = op.bytes_read["weights"]
     return [Kernel(f"{op.name}:weight_pack", op.name, "memory", op.dtype, 0, w, w), k]

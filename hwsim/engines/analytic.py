@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from hwsim.engines import lookups
 from hwsim.engines.gather import gather_efficiency  # noqa: F401  (the DES imports it from here)
-from hwsim.lowering import Kernel
+from hwsim.lowering import Kernel, on_tiles
 
 TERMS = ("compute", "dram", "sram", "banks", "latency")
 
@@ -74,11 +74,6 @@ def _rate(unit_peaks, efficiency: float, dtype: str) -> float:
     return peaks[fallback] * efficiency
 
 
-def on_tiles(mat, dtype: str) -> bool:
-    """Whether the matrix unit multiplies `dtype` in fixed tiles (rows padded to tile[0])."""
-    return mat.tile_dtypes is None or dtype in mat.tile_dtypes
-
-
 def _pow2_at_least(x: int, lo: int = 16) -> int:
     return max(lo, 1 << max(0, math.ceil(math.log2(max(x, 1)))))
 
@@ -96,7 +91,7 @@ def _gemm_cost(k: Kernel, accel, b: int, onchip_read: float, onchip_write: float
     waves = math.ceil(tiles * split / mat.cores)
     per_core = _rate(mat.peak_flops_per_s, mat.efficiency, k.dtype) / mat.cores
     # vector FMAs (a dtype off the matrix tiles) compute the rows there are, not a padded tile's
-    rows = tm if on_tiles(mat, k.dtype) else min(tm, m)
+    rows = tm if on_tiles(mat.tile_dtypes, k.dtype) else min(tm, m)
     compute = waves * 2 * rows * tn * math.ceil(kk / split) / per_core
     a_bytes, b_bytes, c_bytes = m * kk * b, kk * n * b, m * n * b
     bias = max(0, k.stream_read_bytes - a_bytes - b_bytes)

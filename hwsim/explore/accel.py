@@ -9,12 +9,11 @@ from pydantic import BaseModel, ValidationError
 
 from hwsim.config import ConfigError, validate_accelerator
 from hwsim.config.errors import Problem, field_key, key_path, problems_from_validation
+from hwsim.explore.cache import put
 from hwsim.explore.paths import read_path, substitute
 
 if TYPE_CHECKING:
     from hwsim.explore.spec import Spec
-
-_CACHE_LIMIT = 4096
 
 
 class AccelBuilder:
@@ -77,7 +76,7 @@ class AccelBuilder:
             part = self._parts.get(key)
             if part is None:
                 part = self._validate_part(base, parent, members, point)
-                _put(self._parts, key, part)
+                put(self._parts, key, part)
             if isinstance(part, ConfigError):
                 raise part
             parts[self.attr[parent]] = part
@@ -137,9 +136,3 @@ def replace_parts(obj, parts: dict):
 def _loc(key: str) -> list:
     """'gather_efficiency[1]' -> ['gather_efficiency', 1]: a relative key path back into parts."""
     return [int(x) if x.isdigit() else x for x in re.findall(r"[^.\[\]]+", key)]
-
-
-def _put(cache: dict, key, value) -> None:
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value

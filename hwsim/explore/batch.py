@@ -16,13 +16,13 @@ from hwsim.engines.analytic import TERMS, host_runs_kernels, kernel_cost
 from hwsim.engines.lookup_hw import place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import replace_parts
+from hwsim.explore.cache import put
 from hwsim.explore.constraints import holds
 from hwsim.explore.program import Program
 from hwsim.explore.vector import (GIVE_UP_AFTER, MAX_VARIANTS, MIN_TRACE, RUNTIME, cover, flatten, plain, totals,
                                   traced, values, with_leaves)
 from hwsim.explore.workload import BUILD_KEY
 
-_CACHE_LIMIT = 4096
 _build_key = operator.itemgetter(*BUILD_KEY)
 
 
@@ -75,7 +75,7 @@ class Batch:
             flatten(part, structure, leaves)
             sid = self._structures.setdefault(tuple(structure), len(self._structures))
             hit = (part, sid, leaves)
-            _put(self._flat, id(part), hit)
+            put(self._flat, id(part), hit)
         return hit[1], hit[2]
 
     def _group(self, key, points, rows, idx, leaves, parts) -> None:
@@ -133,7 +133,7 @@ class Batch:
         prog = self._programs.get(okey)
         if prog is None:
             prog = Program(x.shape[1])
-            _put(self._programs, okey, prog)
+            put(self._programs, okey, prog)
         n = len(sub)
         xs = x[sub]
         probed: set = set()
@@ -233,11 +233,5 @@ def _list(cache: dict, key) -> list:
     v = cache.get(key)
     if v is None:
         v = []
-        _put(cache, key, v)
+        put(cache, key, v)
     return v
-
-
-def _put(cache: dict, key, value) -> None:
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value

@@ -26,13 +26,12 @@ from hwsim.engines.lookup_hw import adapt_key, place_tables
 from hwsim.engines.options import resolve_options
 from hwsim.explore.accel import AccelBuilder
 from hwsim.explore.batch import Batch
+from hwsim.explore.cache import cached
 from hwsim.explore.columns import KIND_TIME_COLUMNS, OUTPUT_COLUMNS
 from hwsim.explore.constraints import holds
 from hwsim.explore.spec import Spec
 from hwsim.explore.workload import BUILD_KEY, build
 from hwsim.engines.run import lower_for
-
-_CACHE_LIMIT = 4096
 
 
 def tables_fit(workload, accel, tables_resident: bool, layers: int) -> bool:
@@ -180,35 +179,13 @@ class Evaluator:
 
     def accel(self, point):
         key = (point["base"], *(point[n] for n, _ in self.accel_axes))
-        a = self._accels.get(key)
-        if a is None:
-            try:
-                a = self.builder.build(point)
-            except ConfigError as e:
-                a = e
-            _put(self._accels, key, a)
-        if isinstance(a, ConfigError):
-            raise a
-        return a
+        return cached(self._accels, key, lambda: self.builder.build(point), ConfigError)
 
     def area(self, accel, key):
-        a = self._areas.get(key)
-        if a is None:
-            a = float(area_mm2(accel))
-            _put(self._areas, key, a)
-        return a
+        return cached(self._areas, key, lambda: float(area_mm2(accel)))
 
     def workload(self, key):
-        w = self._workloads.get(key)
-        if w is None:
-            try:
-                w = build(key)
-            except ValueError as err:
-                w = err
-            _put(self._workloads, key, w)
-        if isinstance(w, ValueError):
-            raise w
-        return w
+        return cached(self._workloads, key, lambda: build(key), ValueError)
 
     def lowering(self, wkey, w, accel, opts) -> Lowered:
         return self.lowered_by_key(wkey, self.lowering_key(wkey, accel, opts), lambda: (w, accel, opts))
@@ -222,17 +199,9 @@ class Evaluator:
 
     def lowered_by_key(self, wkey, key, inputs) -> Lowered:
         """The cached lowering of `key`; inputs() -> (workload, accelerator, options) lowers it when absent."""
-        low = self._lowered.get(key)
-        if low is None:
-            low = lowered(*inputs())
-            _put(self._lowered, key, low)
-        return low
+        return cached(self._lowered, key, lambda: lowered(*inputs()))
 
 
-def _put(cache: dict, key, value) -> None:
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value
 
 
 def _one_line(e: Exception) -> str:
